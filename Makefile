@@ -1,0 +1,50 @@
+# Everything a fresh machine with python3, git and make needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# uv comes from PATH, or is installed once into a private venv under .totes/.
+UV := $(shell command -v uv 2>/dev/null || echo .totes/tools/bin/uv)
+RUN := $(UV) run --frozen
+export DO_NOT_TRACK := 1
+export RUNTIME__DLTHUB_TELEMETRY := false
+
+.PHONY: help install demo test lint docs clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+.totes/tools/bin/uv:
+	python3 -m venv .totes/tools
+	.totes/tools/bin/pip install --quiet uv
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+install: .venv/.synced ## create the locked environment in .venv
+
+demo: install ## run the whole pipeline on the embedded stack: init, run, churn, run
+	$(RUN) totes local up
+	$(RUN) totes source init --scale 1 --seed 42
+	$(RUN) totes run
+	$(RUN) totes source churn --orders 200 --payments-paid 300 --updates 20
+	$(RUN) totes run
+	$(RUN) totes local status
+
+test: install lint ## lint, then every test (pytest drives the real pipeline)
+	$(RUN) pytest
+
+lint: install ## ruff and sqlfluff
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	@# the dbt templater compiles is_incremental(), which asks the warehouse
+	$(RUN) totes local up
+	$(RUN) sqlfluff lint models
+
+docs: install ## build the dbt docs site into target/ (serve it with: uv run dbt docs serve)
+	$(RUN) totes local up
+	$(RUN) dbt docs generate
+
+clean: ## stop the embedded Postgres and delete all local state
+	-$(RUN) totes local down
+	rm -rf .totes/lake .totes/processed .totes/postgres .totes/dlt target logs

@@ -1,0 +1,193 @@
+"""The `totes` command line.
+
+Commands import their stage lazily: dbt and dlt take seconds to import, `--help` should not.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+import traceback
+from typing import Any
+
+import click
+
+from ingestion.config import describe, load_settings, redact
+from ingestion.database import scrub
+from ingestion.errors import TotesError
+
+
+class _Cli(click.Group):
+    """Prints failures as one line (no traceback, no password) and exits non-zero."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except TotesError as error:
+            click.echo(f"totes: error: {_safe(str(error))}", err=True)
+            sys.exit(error.exit_code)
+        except Exception as error:  # anything unexpected: still one line, still no secrets
+            if ctx.meta.get("debug"):
+                traceback.print_exc()
+            click.echo(
+                f"totes: error: {type(error).__name__}: {_safe(_first_line(error))}", err=True
+            )
+            click.echo("totes: run again with --debug for the traceback", err=True)
+            sys.exit(1)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _safe(text: str) -> str:
+    try:
+        settings = load_settings()
+    except TotesError:
+        return text
+    return scrub(text, settings.source_url, settings.warehouse_url)
+
+
+@click.group(cls=_Cli)
+@click.option("--debug", is_flag=True, help="Show tracebacks of unexpected errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """totes: copy totesys into a parquet lake and a star-schema warehouse."""
+    ctx.meta["debug"] = debug
+
+
+@cli.group()
+def local() -> None:
+    """The embedded PostgreSQL (data under .totes/postgres)."""
+
+
+@local.command("up")
+def local_up() -> None:
+    """Start it, with the databases totesys and warehouse. Already running is fine."""
+    from ingestion.config import SOURCE_DB, WAREHOUSE_DB
+    from ingestion.local_postgres import embedded
+
+    server = embedded(load_settings())
+    server.start(databases=(SOURCE_DB, WAREHOUSE_DB))
+    click.echo(f"embedded Postgres is up on 127.0.0.1:{server.port} (data: {server.data_dir})")
+
+
+@local.command("down")
+def local_down() -> None:
+    """Stop it. The data stays for the next `up`."""
+    from ingestion.local_postgres import embedded
+
+    embedded(load_settings()).stop()
+    click.echo("embedded Postgres is stopped")
+
+
+@local.command("status")
+def local_status() -> None:
+    """Say whether it runs, and where the pipeline's settings point."""
+    from ingestion.local_postgres import embedded
+
+    settings = load_settings()
+    status = embedded(settings).status()
+    state = f"running (pid {status.pid})" if status.running else "stopped"
+    click.echo(f"embedded Postgres: {state} on 127.0.0.1:{status.port}, data {status.data_dir}")
+    for name, url, is_embedded in (
+        ("source", settings.source_url, settings.embedded_source),
+        ("warehouse", settings.warehouse_url, settings.embedded_warehouse),
+    ):
+        where = "embedded" if is_embedded else "TOTES_" + name.upper() + "_URL"
+        click.echo(f"{name:<10} {redact(url)}  ({where})")
+    click.echo(f"{'lake':<10} {settings.lake_url}")
+    click.echo(f"{'processed':<10} {settings.processed_url}")
+
+
+@cli.group()
+def source() -> None:
+    """The synthetic totesys source database (TOTES_SOURCE_URL)."""
+
+
+@source.command("init")
+@click.option("--scale", default=1.0, show_default=True, help="1 is about the real size.")
+@click.option("--seed", default=42, show_default=True, help="Same seed, same data.")
+@click.option("--reset", is_flag=True, help="Drop existing tables first (deletes their data).")
+def source_init(scale: float, seed: int, reset: bool) -> None:
+    """Create the totesys schema and fill it with realistic fake data."""
+    from ingestion.database import check_connection
+    from ingestion.local_postgres import ensure_embedded
+    from ingestion.source.generate import init_source
+
+    settings = load_settings()
+    ensure_embedded(settings)
+    check_connection(settings.source_url, "source")
+    started = time.perf_counter()
+    counts = init_source(settings.source_url, scale, seed, reset=reset)
+    seconds = time.perf_counter() - started
+    total = sum(counts.values())
+    click.echo(
+        f"created totesys at {describe(settings.source_url)}: {total:,} rows in {seconds:.1f} s "
+        f"({total / seconds:,.0f} rows/s)"
+    )
+    click.echo(_table_counts(counts))
+
+
+@source.command("churn")
+@click.option(
+    "--orders", default=100, show_default=True, help="New orders (each + transaction + payment)."
+)
+@click.option(
+    "--payments-paid", default=100, show_default=True, help="Unpaid payments to flip to paid."
+)
+@click.option(
+    "--updates", default=10, show_default=True, help="Edits to addresses, departments, designs..."
+)
+@click.option(
+    "--seed", default=None, type=int, help="Fix the random choices (default: new each time)."
+)
+def source_churn(orders: int, payments_paid: int, updates: int, seed: int | None) -> None:
+    """Change the source the way the business does, stamped with the current time."""
+    from ingestion.database import check_connection
+    from ingestion.local_postgres import ensure_embedded
+    from ingestion.source.churn import churn
+
+    settings = load_settings()
+    ensure_embedded(settings)
+    check_connection(settings.source_url, "source")
+    result = churn(
+        settings.source_url, orders, payments_paid, updates,
+        seed if seed is not None else random.randrange(2**31),
+    )  # fmt: skip
+    click.echo(
+        f"churned totesys: {result.sales_orders} sales orders, {result.purchase_orders} purchase "
+        f"orders (each with a transaction and a payment), {result.payments_paid} payments paid, "
+        f"{result.updates} reference rows edited: {result.changed_rows} changed rows"
+    )
+
+
+@cli.command("run")
+def run_command() -> None:
+    """One pipeline run: extract -> load -> dbt build -> export."""
+    from ingestion.pipeline import StageResult, run
+
+    settings = load_settings()
+    click.echo(f"totes run: {describe(settings.source_url)} -> {describe(settings.warehouse_url)}")
+
+    def show(stage: StageResult) -> None:
+        total = sum(stage.rows.values())
+        rows = f"{total:>9,} rows" if stage.name != "dbt" else " " * 14
+        click.echo(f"  {stage.name:<8}{stage.seconds:6.1f} s {rows}  {stage.detail}")
+        if stage.rows and stage.name != "dbt":
+            click.echo(f"{'':20}{_table_counts(stage.rows)}")
+
+    report = run(settings, on_stage=show)
+    click.echo(f"done in {report.seconds:.1f} s")
+
+
+def _table_counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{table} {rows:,}" for table, rows in counts.items()) or "no new rows"
+
+
+def main() -> None:
+    cli(prog_name="totes")

@@ -1,0 +1,124 @@
+"""Settings from the environment (12-factor), with an optional `.env` and embedded defaults.
+
+Only the variables in ARCHITECTURE.md are read. A URL that is not set falls back to the
+embedded Postgres, which `ingestion.local_postgres` starts on demand.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from dotenv import dotenv_values
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from ingestion.errors import ConfigError
+
+HOME = Path(".totes")
+LOCAL_PORT = 54329
+SOURCE_DB = "totesys"
+WAREHOUSE_DB = "warehouse"
+
+
+@dataclass(frozen=True)
+class Settings:
+    source_url: str
+    warehouse_url: str
+    lake_url: str
+    processed_url: str
+    home: Path
+    local_port: int
+    # True when the URL was not given, so the embedded Postgres must serve it.
+    embedded_source: bool
+    embedded_warehouse: bool
+
+    @property
+    def needs_local_postgres(self) -> bool:
+        return self.embedded_source or self.embedded_warehouse
+
+
+def local_url(database: str, port: int) -> str:
+    """URL of a database on the embedded Postgres (trust auth, loopback only)."""
+    return f"postgresql://postgres@127.0.0.1:{port}/{database}"
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path = Path(".env")
+) -> Settings:
+    """Read settings from `environ` (default: the process environment) over an optional `.env`."""
+    values: dict[str, str] = {
+        k: v for k, v in dotenv_values(env_file).items() if v is not None and env_file.exists()
+    }
+    values.update(os.environ if environ is None else environ)
+    home = Path(values.get("TOTES_HOME", str(HOME)))
+    port = _port(values.get("TOTES_LOCAL_PORT", str(LOCAL_PORT)))
+    source = values.get("TOTES_SOURCE_URL") or ""
+    warehouse = values.get("TOTES_WAREHOUSE_URL") or ""
+    settings = Settings(
+        source_url=source or local_url(SOURCE_DB, port),
+        warehouse_url=warehouse or local_url(WAREHOUSE_DB, port),
+        lake_url=values.get("TOTES_LAKE_URL") or str(home / "lake"),
+        processed_url=values.get("TOTES_PROCESSED_URL") or str(home / "processed"),
+        home=home,
+        local_port=port,
+        embedded_source=not source,
+        embedded_warehouse=not warehouse,
+    )
+    parse_postgres_url(settings.source_url, "TOTES_SOURCE_URL")
+    check_dbt_compatible(parse_postgres_url(settings.warehouse_url, "TOTES_WAREHOUSE_URL"))
+    return settings
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ConfigError(f"TOTES_LOCAL_PORT must be a TCP port number, got {text!r}")
+    return int(text)
+
+
+def parse_postgres_url(url: str, name: str) -> URL:
+    """Parse a `postgresql://user:pass@host:port/db` URL, or fail naming the variable."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(
+            f"{name} is not a URL; expected postgresql://user:password@host:port/database"
+        ) from None
+    if parsed.get_backend_name() not in ("postgresql", "postgres") or not parsed.database:
+        raise ConfigError(
+            f"{name} must look like postgresql://user:password@host:port/database, "
+            f"got {redact(url)}"
+        )
+    return parsed
+
+
+def check_dbt_compatible(url: URL) -> None:
+    """profiles.yml parses the warehouse URL with a regex and cannot undo %-escapes."""
+    raw = url.render_as_string(hide_password=False)
+    if "%" in raw.split("@")[0]:
+        raise ConfigError(
+            "TOTES_WAREHOUSE_URL has a %-escaped user or password; dbt's profiles.yml cannot "
+            "decode it. Use a password without '@', ':', '/' or '%' for the warehouse."
+        )
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The same database as a psycopg2 SQLAlchemy URL (the one driver this project uses)."""
+    parsed = make_url(url).set(drivername="postgresql+psycopg2")
+    return parsed.render_as_string(hide_password=False)
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced, safe for logs and error messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+def describe(url: str) -> str:
+    """`host:port/database`, for messages that name a database without credentials."""
+    parsed = make_url(url)
+    return f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database}"

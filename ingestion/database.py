@@ -1,0 +1,29 @@
+"""Connecting to Postgres with errors that name the database and hide the password."""
+
+from __future__ import annotations
+
+import psycopg2
+from sqlalchemy.engine import make_url
+
+from ingestion.config import describe
+from ingestion.errors import ConnectionFailed
+
+
+def check_connection(url: str, role: str) -> None:
+    """Fail with one clear line if the `role` database ("source", ...) cannot be used."""
+    try:
+        psycopg2.connect(url, connect_timeout=10).close()
+    except psycopg2.OperationalError as error:
+        reason = scrub(" ".join(str(error).split()), url)  # libpq's lines, as one
+        raise ConnectionFailed(
+            f"cannot connect to the {role} database at {describe(url)}: {reason}"
+        ) from None
+
+
+def scrub(text: str, *urls: str) -> str:
+    """`text` with the passwords of `urls` masked, for anything printed or logged."""
+    for url in urls:
+        password = make_url(url).password
+        if password:
+            text = text.replace(str(password), "***")
+    return text

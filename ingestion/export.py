@@ -1,0 +1,158 @@
+"""Export: the star schema -> processed zone, as parquet.
+
+    <processed>/dim_<name>/dim_<name>.parquet                          the current snapshot
+    <processed>/fact_<name>/last_updated_date=YYYY-MM-DD/records_from_<first id>-<n>.parquet
+    <processed>/fact_<name>/_export_state.json                          last record id exported
+
+A dim is written beside its old snapshot and then moved over it, so a reader sees the old file or
+the new one, never half of one. A fact run exports the records after the last exported id. Its
+files are named by the first id they hold, so a retry after a crash rewrites the same names and
+never adds a second copy of a row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+from dlt.common.storages import FilesystemConfiguration, fsspec_from_config
+from dlt.sources.sql_database import sql_table
+from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+from ingestion.config import sqlalchemy_url
+from ingestion.lake import bucket_url
+
+MARTS_SCHEMA = "public"
+STATE_FILE = "_export_state.json"
+PARTITION_COLUMN = "last_updated_date"
+
+
+@dataclass(frozen=True)
+class StarTable:
+    name: str
+    record_id: str | None  # facts only: their increasing surrogate key
+
+    @property
+    def is_fact(self) -> bool:
+        return self.record_id is not None
+
+
+def star_tables(warehouse_url: str) -> list[StarTable]:
+    """The dim_/fact_ tables in the marts schema; a fact's key is its `*_record_id` column."""
+    engine = sa.create_engine(sqlalchemy_url(warehouse_url))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "select t.table_name, min(c.column_name) filter ("
+                    "  where c.column_name like '%%\\_record\\_id') "
+                    "from information_schema.tables t "
+                    "join information_schema.columns c using (table_schema, table_name) "
+                    "where t.table_schema = :schema and t.table_type = 'BASE TABLE' "
+                    "  and (t.table_name like 'dim\\_%%' or t.table_name like 'fact\\_%%') "
+                    "group by t.table_name order by t.table_name"
+                ),
+                {"schema": MARTS_SCHEMA},
+            ).all()
+    finally:
+        engine.dispose()
+    return [StarTable(name, record_id) for name, record_id in rows]
+
+
+class ProcessedZone:
+    def __init__(self, url: str) -> None:
+        self.fs, self.root = fsspec_from_config(FilesystemConfiguration(bucket_url(url)))
+        self.root = self.root.rstrip("/")
+
+    def path(self, *parts: str) -> str:
+        return "/".join((self.root, *parts))
+
+    def last_exported(self, table: str) -> int:
+        state = self.path(table, STATE_FILE)
+        if not self.fs.exists(state):
+            return 0
+        return int(json.loads(self.fs.cat_file(state))["last_record_id"])
+
+    def record_exported(self, table: str, last_record_id: int) -> None:
+        self._write_atomically(
+            self.path(table, STATE_FILE), json.dumps({"last_record_id": last_record_id}).encode()
+        )
+
+    def replace_snapshot(self, table: str, data: pa.Table) -> None:
+        sink = pa.BufferOutputStream()
+        pq.write_table(data, sink, compression="zstd")
+        self._write_atomically(self.path(table, f"{table}.parquet"), sink.getvalue().to_pybytes())
+
+    def append_partitioned(self, table: str, data: pa.Table, first_id: int) -> None:
+        ds.write_dataset(
+            data,
+            self.path(table),
+            filesystem=PyFileSystem(FSSpecHandler(self.fs)),
+            format="parquet",
+            file_options=ds.ParquetFileFormat().make_write_options(compression="zstd"),
+            partitioning=ds.partitioning(
+                pa.schema([data.schema.field(PARTITION_COLUMN)]), flavor="hive"
+            ),
+            basename_template=f"records_from_{first_id}-{{i}}.parquet",
+            existing_data_behavior="overwrite_or_ignore",
+        )
+
+    def _write_atomically(self, path: str, payload: bytes) -> None:
+        """Write beside the target, then move over it: one object PUT on S3, a rename locally."""
+        temporary = f"{path}.writing"
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        self.fs.pipe_file(temporary, payload)
+        self.fs.mv(temporary, path)
+
+
+def _read(warehouse_url: str, table: StarTable, after: int = 0) -> Iterator[pa.Table]:
+    def only_new(query: sa.Select, sa_table: sa.Table) -> sa.Select:
+        return query.where(sa_table.c[table.record_id] > after).order_by(
+            sa_table.c[table.record_id]
+        )
+
+    yield from sql_table(
+        credentials=sqlalchemy_url(warehouse_url),
+        table=table.name,
+        schema=MARTS_SCHEMA,
+        backend="pyarrow",
+        reflection_level="full_with_precision",
+        chunk_size=100_000,
+        query_adapter_callback=only_new if table.is_fact else None,
+    )
+
+
+def export(warehouse_url: str, processed_url: str) -> dict[str, int]:
+    """Export every star table. Returns rows written per table."""
+    zone = ProcessedZone(processed_url)
+    written: dict[str, int] = {}
+    for table in star_tables(warehouse_url):
+        if table.is_fact:
+            written[table.name] = _export_fact(warehouse_url, zone, table)
+        else:
+            chunks = list(_read(warehouse_url, table))
+            data = pa.concat_tables(chunks) if chunks else None
+            if data is not None:
+                zone.replace_snapshot(table.name, data)
+            written[table.name] = data.num_rows if data is not None else 0
+    return written
+
+
+def _export_fact(warehouse_url: str, zone: ProcessedZone, table: StarTable) -> int:
+    assert table.record_id is not None
+    after = zone.last_exported(table.name)
+    rows = 0
+    last = after
+    for chunk in _read(warehouse_url, table, after):
+        first_id = chunk.column(table.record_id)[0].as_py()
+        zone.append_partitioned(table.name, chunk, first_id)
+        rows += chunk.num_rows
+        last = chunk.column(table.record_id)[-1].as_py()
+    if last != after:
+        zone.record_exported(table.name, last)
+    return rows

@@ -1,0 +1,398 @@
+"""`totes source init`: the totesys schema, filled with deterministic, realistic fake data.
+
+Sizes and value ranges follow the "What the real data looks like" table of the source spec;
+scale 1 is about the size of the November 2024 snapshot, and sizes grow linearly with scale.
+The big tables are built column-wise with numpy and written with COPY.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+
+import numpy as np
+import psycopg2
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from faker import Faker
+from psycopg2 import sql
+from psycopg2.extensions import connection as Connection
+
+from ingestion.errors import TotesError
+
+# Business tables in foreign-key order (parents first). `_prisma_migrations` is not one.
+TABLES = (
+    "address",
+    "counterparty",
+    "currency",
+    "department",
+    "design",
+    "staff",
+    "payment_type",
+    "sales_order",
+    "purchase_order",
+    "transaction",
+    "payment",
+)
+
+SNAPSHOT_START = datetime(2022, 11, 3, 14, 20, 49, 962000)
+SNAPSHOT_END = datetime(2024, 11, 15, 17, 0, 0)
+CURRENCIES = ("GBP", "USD", "EUR")
+PAYMENT_TYPES = ("SALES_RECEIPT", "SALES_REFUND", "PURCHASE_PAYMENT", "PURCHASE_REFUND")
+DEPARTMENTS = (
+    ("Sales", "Manchester"),
+    ("Purchasing", "Manchester"),
+    ("Production", "Leeds"),
+    ("Dispatch", "Leds"),  # misspelled, as in the real data
+    ("Finance", "Manchester"),
+    ("Facilities", "Manchester"),
+    ("Communications", "Leeds"),
+    ("HR", "Leeds"),
+)
+MATERIALS = (
+    "Wooden", "Bronze", "Steel", "Granite", "Cotton", "Rubber", "Plastic", "Fresh", "Frozen",
+    "Soft", "Concrete", "Metal", "Bamboo", "Silk", "Leather", "Linen", "Wool", "Marble", "Gold",
+    "Silver", "Copper", "Ceramic", "Glass", "Velvet",
+)  # fmt: skip
+EMAIL_DOMAIN = "terrifictotes.com"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    addresses: int
+    counterparties: int
+    staff: int
+    designs: int
+    sales_orders: int
+    purchase_orders: int
+
+    @classmethod
+    def for_scale(cls, scale: float) -> Sizes:
+        def n(base: int) -> int:
+            return max(1, round(base * scale))
+
+        return cls(n(30), n(20), n(20), n(470), n(11_200), n(4_650))
+
+
+def schema_sql() -> str:
+    return resources.files("ingestion.source").joinpath("schema.sql").read_text()
+
+
+def init_source(url: str, scale: float, seed: int, reset: bool = False) -> dict[str, int]:
+    """Create the schema in an empty source database and fill it. Returns rows per table."""
+    if scale <= 0:
+        raise TotesError("--scale must be positive")
+    conn = psycopg2.connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            _prepare_empty_schema(cur, reset)
+            cur.execute(schema_sql())
+            tables = build_tables(Sizes.for_scale(scale), seed)
+            for name, table in tables.items():
+                copy_arrow(conn, name, table)
+            for name in TABLES:
+                _sync_sequence(cur, name)
+            cur.execute(
+                "insert into _prisma_migrations (id, checksum, finished_at, migration_name, "
+                "applied_steps_count) values (%s, %s, now(), %s, 1)",
+                ("00000000-0000-4000-8000-000000000001", "0" * 64, "20221103000000_init"),
+            )
+        return {name: table.num_rows for name, table in tables.items()}
+    finally:
+        conn.close()
+
+
+def _prepare_empty_schema(cur: psycopg2.extensions.cursor, reset: bool) -> None:
+    cur.execute("select count(*) from information_schema.tables where table_schema = 'public'")
+    (existing,) = cur.fetchone()
+    if existing and not reset:
+        raise TotesError(
+            f"the source database already has {existing} tables in schema public; "
+            "pass --reset to drop them (this deletes the data)"
+        )
+    if existing:
+        cur.execute("drop schema public cascade; create schema public")
+
+
+def _sync_sequence(cur: psycopg2.extensions.cursor, table: str) -> None:
+    cur.execute(
+        sql.SQL(
+            "select setval(pg_get_serial_sequence(%s, %s), coalesce(max({}), 1)) from {}"
+        ).format(sql.Identifier(f"{table}_id"), sql.Identifier(table)),
+        (table, f"{table}_id"),
+    )
+
+
+def copy_arrow(conn: Connection, table: str, data: pa.Table) -> None:
+    """Bulk-load an arrow table with COPY, in slices so memory stays flat at any scale."""
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in data.column_names)
+    statement = sql.SQL("copy {} ({}) from stdin with (format csv)").format(
+        sql.Identifier(table), columns
+    )
+    with conn.cursor() as cur:
+        for batch in data.to_batches(max_chunksize=200_000):
+            buffer = io.BytesIO()
+            pacsv.write_csv(
+                pa.Table.from_batches([batch]),
+                buffer,
+                pacsv.WriteOptions(include_header=False, quoting_style="needed"),
+            )
+            buffer.seek(0)
+            cur.copy_expert(statement.as_string(cur), buffer)
+
+
+def build_tables(sizes: Sizes, seed: int) -> dict[str, pa.Table]:
+    """All eleven tables as arrow tables, deterministic for a given seed."""
+    rng = np.random.default_rng(seed)
+    fake = Faker("en_GB")
+    fake.seed_instance(seed)
+    start = SNAPSHOT_START
+    tables = {
+        "address": _addresses(sizes.addresses, fake, rng, start),
+        "counterparty": _counterparties(sizes, fake, rng, start),
+        "currency": _lookup("currency", "currency_code", CURRENCIES, start),
+        "department": _departments(fake, start),
+        "design": _designs(sizes.designs, fake, rng),
+        "staff": _staff(sizes.staff, fake, rng, start),
+        "payment_type": _lookup("payment_type", "payment_type_name", PAYMENT_TYPES, start),
+    }
+    tables.update(_orders(sizes, rng))
+    return tables
+
+
+def _timestamps(values: list[datetime] | np.ndarray) -> pa.Array:
+    return pa.array(np.asarray(values, dtype="datetime64[ms]"), type=pa.timestamp("ms"))
+
+
+def _lookup(table: str, column: str, values: tuple[str, ...], at: datetime) -> pa.Table:
+    n = len(values)
+    stamps = _timestamps([at] * n)
+    return pa.table(
+        {
+            f"{table}_id": range(1, n + 1),
+            column: values,
+            "created_at": stamps,
+            "last_updated": stamps,
+        }
+    )
+
+
+def _addresses(n: int, fake: Faker, rng: np.random.Generator, at: datetime) -> pa.Table:
+    stamps = _timestamps([at] * n)
+    return pa.table(
+        {
+            "address_id": range(1, n + 1),
+            "address_line_1": [fake.street_address() for _ in range(n)],
+            "address_line_2": [
+                fake.street_name() if rng.random() < 1 / 3 else None for _ in range(n)
+            ],
+            "district": [fake.county() if rng.random() < 0.5 else None for _ in range(n)],
+            "city": [fake.city() for _ in range(n)],
+            "postal_code": [fake.postcode() for _ in range(n)],
+            "country": [fake.country() for _ in range(n)],
+            "phone": [fake.phone_number() for _ in range(n)],
+            "created_at": stamps,
+            "last_updated": stamps,
+        }
+    )
+
+
+def _counterparties(sizes: Sizes, fake: Faker, rng: np.random.Generator, at: datetime) -> pa.Table:
+    n = sizes.counterparties
+    stamps = _timestamps([at] * n)
+    return pa.table(
+        {
+            "counterparty_id": range(1, n + 1),
+            "counterparty_legal_name": [fake.company() for _ in range(n)],
+            "legal_address_id": rng.integers(1, sizes.addresses + 1, n),
+            "commercial_contact": [fake.name() for _ in range(n)],
+            "delivery_contact": [fake.name() for _ in range(n)],
+            "created_at": stamps,
+            "last_updated": stamps,
+        }
+    )
+
+
+def _departments(fake: Faker, at: datetime) -> pa.Table:
+    n = len(DEPARTMENTS)
+    stamps = _timestamps([at] * n)
+    return pa.table(
+        {
+            "department_id": range(1, n + 1),
+            "department_name": [name for name, _ in DEPARTMENTS],
+            "location": [location for _, location in DEPARTMENTS],
+            "manager": [fake.name() for _ in range(n)],
+            "created_at": stamps,
+            "last_updated": stamps,
+        }
+    )
+
+
+def _designs(n: int, fake: Faker, rng: np.random.Generator) -> pa.Table:
+    created = _spread(n, rng)
+    names = [MATERIALS[i] for i in rng.integers(0, len(MATERIALS), n)]
+    days = created.astype("datetime64[D]").astype(str)
+    return pa.table(
+        {
+            "design_id": range(1, n + 1),
+            "design_name": names,
+            "file_location": [f"/{fake.word()}/{fake.word()}" for _ in range(n)],
+            "file_name": [
+                f"{name.lower()}-{day.replace('-', '')}-{fake.lexify('????')}.json"
+                for name, day in zip(names, days, strict=True)
+            ],
+            "created_at": _timestamps(created),
+            "last_updated": _timestamps(created),
+        }
+    )
+
+
+def _staff(n: int, fake: Faker, rng: np.random.Generator, at: datetime) -> pa.Table:
+    first = [fake.first_name() for _ in range(n)]
+    last = [fake.last_name() for _ in range(n)]
+    stamps = _timestamps([at] * n)
+    return pa.table(
+        {
+            "staff_id": range(1, n + 1),
+            "first_name": first,
+            "last_name": last,
+            "department_id": rng.integers(1, len(DEPARTMENTS) + 1, n),
+            "email_address": [
+                f"{f.lower()}.{s.lower()}@{EMAIL_DOMAIN}" for f, s in zip(first, last, strict=True)
+            ],
+            "created_at": stamps,
+            "last_updated": stamps,
+        }
+    )
+
+
+def _spread(n: int, rng: np.random.Generator) -> np.ndarray:
+    """n sorted millisecond timestamps spread over the snapshot period."""
+    span = int((SNAPSHOT_END - SNAPSHOT_START).total_seconds() * 1000)
+    offsets = np.sort(rng.integers(0, span, n))
+    return np.datetime64(SNAPSHOT_START, "ms") + offsets.astype("timedelta64[ms]")
+
+
+def _iso_dates_after(stamps: np.ndarray, rng: np.random.Generator, low: int, high: int) -> pa.Array:
+    days = stamps.astype("datetime64[D]") + rng.integers(low, high + 1, len(stamps))
+    return pa.array(days.astype(str))
+
+
+def _orders(sizes: Sizes, rng: np.random.Generator) -> dict[str, pa.Table]:
+    """Sales and purchase orders, arriving over time, each with its transaction and payment."""
+    n_sales, n_purchases = sizes.sales_orders, sizes.purchase_orders
+    n = n_sales + n_purchases
+    stamps = _spread(n, rng)
+    is_sale = np.zeros(n, dtype=bool)
+    is_sale[rng.choice(n, n_sales, replace=False)] = True
+    sale_at, purchase_at = stamps[is_sale], stamps[~is_sale]
+
+    sales_counterparty = rng.integers(1, sizes.counterparties + 1, n_sales)
+    units = rng.integers(1_001, 99_974, n_sales)
+    unit_cents = rng.integers(200, 401, n_sales)
+    sales_currency = rng.integers(1, 4, n_sales)
+    sales_order = pa.table(
+        {
+            "sales_order_id": np.arange(1, n_sales + 1),
+            "design_id": rng.integers(1, sizes.designs + 1, n_sales),
+            "staff_id": rng.integers(1, sizes.staff + 1, n_sales),
+            "counterparty_id": sales_counterparty,
+            "units_sold": units,
+            "unit_price": _money(unit_cents),
+            "currency_id": sales_currency,
+            "agreed_delivery_date": _iso_dates_after(sale_at, rng, 2, 7),
+            "agreed_payment_date": _iso_dates_after(sale_at, rng, 1, 7),
+            "agreed_delivery_location_id": rng.integers(1, sizes.addresses + 1, n_sales),
+            "created_at": _timestamps(sale_at),
+            "last_updated": _timestamps(sale_at),
+        }
+    )
+
+    purchase_counterparty = rng.integers(1, sizes.counterparties + 1, n_purchases)
+    quantity = rng.integers(1, 1_001, n_purchases)
+    price_cents = rng.integers(100, 99_999, n_purchases)
+    purchase_currency = rng.integers(1, 4, n_purchases)
+    alphabet = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"))
+    codes = alphabet[rng.integers(0, len(alphabet), (n_purchases, 7))]
+    purchase_order = pa.table(
+        {
+            "purchase_order_id": np.arange(1, n_purchases + 1),
+            "staff_id": rng.integers(1, sizes.staff + 1, n_purchases),
+            "counterparty_id": purchase_counterparty,
+            "item_code": pa.array(codes.view("<U7").ravel()),
+            "item_quantity": quantity,
+            "item_unit_price": _money(price_cents),
+            "currency_id": purchase_currency,
+            "agreed_delivery_date": _iso_dates_after(purchase_at, rng, 2, 7),
+            "agreed_payment_date": _iso_dates_after(purchase_at, rng, 1, 7),
+            "agreed_delivery_location_id": rng.integers(1, sizes.addresses + 1, n_purchases),
+            "created_at": _timestamps(purchase_at),
+            "last_updated": _timestamps(purchase_at),
+        }
+    )
+
+    # One transaction per order, numbered in time order; the order's id by position.
+    sales_id = np.zeros(n, dtype=np.int64)
+    purchase_id = np.zeros(n, dtype=np.int64)
+    sales_id[is_sale] = np.arange(1, n_sales + 1)
+    purchase_id[~is_sale] = np.arange(1, n_purchases + 1)
+    txn_at = stamps + rng.integers(0, 4, n).astype("timedelta64[ms]")
+    transaction = pa.table(
+        {
+            "transaction_id": np.arange(1, n + 1),
+            "transaction_type": np.where(is_sale, "SALE", "PURCHASE"),
+            "sales_order_id": pa.array(sales_id, mask=~is_sale),
+            "purchase_order_id": pa.array(purchase_id, mask=is_sale),
+            "created_at": _timestamps(txn_at),
+            "last_updated": _timestamps(txn_at),
+        }
+    )
+
+    amount_cents = np.zeros(n, dtype=np.int64)
+    amount_cents[is_sale] = units * unit_cents
+    amount_cents[~is_sale] = quantity * price_cents
+    counterparty = np.zeros(n, dtype=np.int64)
+    counterparty[is_sale], counterparty[~is_sale] = sales_counterparty, purchase_counterparty
+    currency = np.zeros(n, dtype=np.int64)
+    currency[is_sale], currency[~is_sale] = sales_currency, purchase_currency
+    refund = rng.random(n) < 0.1
+    payment_type = np.where(is_sale, 1, 3) + refund
+    paid = rng.random(n) < 0.6
+    # Paid payments were updated when they flipped to paid, a few days after creation.
+    flipped_at = txn_at + rng.integers(3_600_000, 5 * 86_400_000, n).astype("timedelta64[ms]")
+    snapshot_end = np.datetime64(SNAPSHOT_END, "ms")
+    updated_at = np.where(paid, np.minimum(flipped_at, snapshot_end), txn_at)
+    payment = pa.table(
+        {
+            "payment_id": np.arange(1, n + 1),
+            "transaction_id": np.arange(1, n + 1),
+            "counterparty_id": counterparty,
+            "payment_amount": _money(amount_cents),
+            "currency_id": currency,
+            "payment_type_id": payment_type,
+            "paid": paid,
+            "payment_date": _iso_dates_after(txn_at, rng, 1, 7),
+            "company_ac_number": rng.integers(10_000_000, 100_000_000, n),
+            "counterparty_ac_number": rng.integers(10_000_000, 100_000_000, n),
+            "created_at": _timestamps(txn_at),
+            "last_updated": _timestamps(updated_at),
+        }
+    )
+    return {
+        "sales_order": sales_order,
+        "purchase_order": purchase_order,
+        "transaction": transaction,
+        "payment": payment,
+    }
+
+
+def _money(cents: np.ndarray) -> pa.Array:
+    """Integer cents as decimal(10, 2): a decimal128 buffer holds the unscaled integers."""
+    words = np.zeros((len(cents), 2), dtype=np.int64)
+    words[:, 0] = cents
+    words[:, 1] = np.where(cents < 0, -1, 0)  # two's-complement high word
+    return pa.Array.from_buffers(
+        pa.decimal128(10, 2), len(cents), [None, pa.py_buffer(words.tobytes())]
+    )

@@ -1,0 +1,56 @@
+"""Transform: `dbt build` (seeds, models, tests) in-process, against the warehouse.
+
+profiles.yml reads TOTES_WAREHOUSE_URL, so totes runs dbt exactly as a user would from the CLI.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from dbt.cli.main import dbtRunner
+
+from ingestion.errors import TotesError
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    passed: int
+    warned: int
+
+
+def dbt_build(warehouse_url: str, project_dir: Path = PROJECT_DIR, *args: str) -> BuildSummary:
+    """Run `dbt build`; raise naming every failed model or test."""
+    with _environment(TOTES_WAREHOUSE_URL=warehouse_url, DO_NOT_TRACK="1"):
+        result = dbtRunner().invoke(
+            ["build", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
+             "--quiet", *args]
+        )  # fmt: skip
+    if result.exception is not None:
+        raise TotesError(f"dbt build could not run: {result.exception}")
+    nodes = list(result.result or [])
+    failed = [n for n in nodes if str(n.status) in ("error", "fail")]
+    if failed or not result.success:
+        details = "; ".join(f"{n.node.name}: {(n.message or '').splitlines()[0]}" for n in failed)
+        raise TotesError(f"dbt build failed: {details or 'see target/run_results.json'}")
+    warned = sum(1 for n in nodes if str(n.status) == "warn")
+    return BuildSummary(passed=len(nodes) - warned, warned=warned)
+
+
+@contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    previous = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

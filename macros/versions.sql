@@ -1,0 +1,20 @@
+{#- The source's change marker: every distinct (id, last_updated) is one version of a row. -#}
+
+{#- One row per version, however often it was extracted or loaded. -#}
+{% macro dedupe_versions(relation, id_column) -%}
+    select distinct on ({{ id_column }}, last_updated) *
+    from {{ relation }}
+    order by {{ id_column }} asc, last_updated asc, _lake_load_id asc
+{%- endmacro %}
+
+{#- The latest version of each row: the current state a dimension shows. -#}
+{% macro latest_versions(relation, id_column) -%}
+    select distinct on ({{ id_column }}) *
+    from {{ relation }}
+    order by {{ id_column }} asc, last_updated desc
+{%- endmacro %}
+
+{#- Raw timestamps arrive as timestamptz in UTC; the source's are naive UTC with ms precision. -#}
+{% macro source_timestamp(column) -%}
+    ({{ column }} at time zone 'UTC')::timestamp(3)
+{%- endmacro %}

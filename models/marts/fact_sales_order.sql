@@ -1,0 +1,44 @@
+{{
+    config(
+        materialized='incremental',
+        on_schema_change='fail',
+        indexes=[
+            {'columns': ['sales_order_id', 'last_updated_date', 'last_updated_time'], 'unique': True},
+        ],
+    )
+}}
+
+-- Append-only history: one row per version of a sales order, never updated or deleted.
+
+with
+
+versions as (
+    select * from {{ ref('stg_totesys__sales_order') }} as sales_order
+    {% if is_incremental() %}
+        where not exists (
+            select 1 from {{ this }} as seen
+            where
+                seen.sales_order_id = sales_order.sales_order_id
+                and seen.last_updated_date = sales_order.last_updated::date
+                and seen.last_updated_time = sales_order.last_updated::time
+        )
+    {% endif %}
+)
+
+select
+    {{ next_record_id('sales_record_id', 'last_updated, sales_order_id') }} as sales_record_id,
+    sales_order_id,
+    created_at::date as created_date,
+    created_at::time as created_time,
+    last_updated::date as last_updated_date,
+    last_updated::time as last_updated_time,
+    staff_id as sales_staff_id,
+    counterparty_id,
+    units_sold,
+    unit_price,
+    currency_id,
+    design_id,
+    agreed_payment_date,
+    agreed_delivery_date,
+    agreed_delivery_location_id
+from versions

@@ -1,0 +1,20 @@
+with
+
+source as (
+    select * from {{ source('totesys', 'counterparty') }}
+),
+
+renamed as (
+    select
+        counterparty_id::integer as counterparty_id,
+        counterparty_legal_name::varchar as counterparty_legal_name,
+        legal_address_id::integer as legal_address_id,
+        commercial_contact::varchar as commercial_contact,
+        delivery_contact::varchar as delivery_contact,
+        {{ source_timestamp('created_at') }} as created_at,
+        {{ source_timestamp('last_updated') }} as last_updated,
+        _lake_load_id
+    from source
+)
+
+{{ dedupe_versions('renamed', 'counterparty_id') }}
