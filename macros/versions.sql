@@ -18,3 +18,19 @@
 {% macro source_timestamp(column) -%}
     ({{ column }} at time zone 'UTC')::timestamp(3)
 {%- endmacro %}
+
+{#- Versions from `relation` that an append-only fact (`this`) does not hold yet. -#}
+{% macro unseen_versions(relation, id_column) -%}
+    select staged.*
+    from {{ relation }} as staged
+    {%- if is_incremental() %}
+        where not exists (
+            select 1
+            from {{ this }} as seen
+            where
+                seen.{{ id_column }} = staged.{{ id_column }}
+                and seen.last_updated_date = staged.last_updated::date
+                and seen.last_updated_time = staged.last_updated::time
+        )
+    {%- endif %}
+{%- endmacro %}

@@ -13,16 +13,7 @@
 with
 
 versions as (
-    select * from {{ ref('stg_totesys__sales_order') }} as sales_order
-    {% if is_incremental() %}
-        where not exists (
-            select 1 from {{ this }} as seen
-            where
-                seen.sales_order_id = sales_order.sales_order_id
-                and seen.last_updated_date = sales_order.last_updated::date
-                and seen.last_updated_time = sales_order.last_updated::time
-        )
-    {% endif %}
+    {{ unseen_versions(ref('stg_totesys__sales_order'), 'sales_order_id') }}
 )
 
 select

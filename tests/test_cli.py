@@ -1,0 +1,139 @@
+"""The `totes` command as a user meets it: a real child process, its exit code and its output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psutil
+import pytest
+
+from ingestion.local_postgres import LocalPostgres
+from tests.conftest import execute, free_port, query, totes
+
+SECRET = "s3cret-Pa55word"
+
+
+@pytest.fixture(scope="module")
+def password_postgres(tmp_path_factory: pytest.TempPathFactory) -> LocalPostgres:
+    """A second Postgres, on its own port, that insists on a password (scram-sha-256)."""
+    server = LocalPostgres(tmp_path_factory.mktemp("pw") / "data", free_port(), password=SECRET)
+    server.start(databases=("totesys", "warehouse"))
+    yield server
+    server.stop()
+
+
+def alive(pid: int) -> bool:
+    """A live process; a zombie (exited, not yet reaped by its parent) does not count."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def local_env(home: Path, port: int) -> dict[str, str]:
+    """No URLs set: totes must use (and start) the embedded Postgres under `home`."""
+    return {"TOTES_HOME": str(home), "TOTES_LOCAL_PORT": str(port)}
+
+
+def assert_one_line_error(result, *must_contain: str) -> None:  # type: ignore[no-untyped-def]
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert lines and lines[0].startswith("totes: error: "), result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert SECRET not in result.stderr + result.stdout
+    for text in must_contain:
+        assert text in lines[0], lines[0]
+
+
+def test_local_up_is_idempotent_keeps_data_across_restarts_and_down_leaves_no_process(
+    tmp_path: Path,
+) -> None:
+    env = local_env(tmp_path, free_port())
+    assert totes("local", "up", env=env).returncode == 0
+    assert totes("local", "up", env=env).returncode == 0  # already running: fine
+    status = totes("local", "status", env=env)
+    assert "running" in status.stdout and "(embedded)" in status.stdout
+    server = LocalPostgres(tmp_path / "postgres", int(env["TOTES_LOCAL_PORT"]))
+    execute(server.url("warehouse"), "create table kept (x int); insert into kept values (42)")
+    pid = server.status().pid
+    assert totes("local", "down", env=env).returncode == 0
+    assert pid is not None and not alive(pid)
+    assert not [
+        p.pid
+        for p in psutil.process_iter(["cmdline"])
+        if str(tmp_path) in " ".join(p.info["cmdline"] or []) and alive(p.pid)
+    ]
+    assert "stopped" in totes("local", "status", env=env).stdout
+    assert totes("local", "up", env=env).returncode == 0
+    assert query(server.url("warehouse"), "select x from kept") == [(42,)]
+    totes("local", "down", env=env)
+
+
+def test_commands_start_the_embedded_postgres_when_no_url_is_set(tmp_path: Path) -> None:
+    env = local_env(tmp_path, free_port())
+    result = totes("source", "init", "--scale", "0.01", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "created totesys" in result.stdout
+    server = LocalPostgres(tmp_path / "postgres", int(env["TOTES_LOCAL_PORT"]))
+    assert server.status().running
+    assert query(server.url("totesys"), "select count(*) from currency") == [(3,)]
+    totes("local", "down", env=env)
+
+
+def test_run_uses_postgres_from_the_urls_with_a_password_and_not_the_embedded_one(
+    password_postgres: LocalPostgres, tmp_path: Path
+) -> None:
+    env = {
+        **local_env(tmp_path, free_port()),
+        "TOTES_SOURCE_URL": password_postgres.url("totesys"),
+        "TOTES_WAREHOUSE_URL": password_postgres.url("warehouse"),
+        "TOTES_LAKE_URL": str(tmp_path / "lake"),
+        "TOTES_PROCESSED_URL": str(tmp_path / "processed"),
+    }
+    assert totes("source", "init", "--scale", "0.01", env=env).returncode == 0
+    result = totes("run", env=env)
+    assert result.returncode == 0, result.stderr
+    assert SECRET not in result.stdout + result.stderr
+    assert "done in" in result.stdout
+    sales = query(password_postgres.url("totesys"), "select count(*) from sales_order")
+    assert (
+        query(password_postgres.url("warehouse"), "select count(*) from fact_sales_order") == sales
+    )
+    # the embedded server was never created, let alone started
+    assert not (tmp_path / "postgres").exists()
+
+
+def test_unreachable_source_is_one_line_naming_it_with_no_traceback(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        **local_env(tmp_path, free_port()),
+        "TOTES_SOURCE_URL": f"postgresql://reader:{SECRET}@127.0.0.1:{port}/totesys",
+        "TOTES_WAREHOUSE_URL": f"postgresql://postgres:{SECRET}@127.0.0.1:{port}/warehouse",
+    }
+    result = totes("run", env=env)
+    assert_one_line_error(
+        result, f"cannot connect to the source database at 127.0.0.1:{port}/totesys", "refused"
+    )
+    assert result.returncode == 3
+    assert not (tmp_path / "lake").exists()  # nothing was written anywhere
+
+
+def test_wrong_password_is_one_line_and_never_shows_the_password(
+    password_postgres: LocalPostgres, tmp_path: Path
+) -> None:
+    env = {
+        **local_env(tmp_path, free_port()),
+        "TOTES_SOURCE_URL": password_postgres.url("totesys").replace(SECRET, "wrong-" + SECRET),
+        "TOTES_WAREHOUSE_URL": password_postgres.url("warehouse"),
+    }
+    result = totes("run", env=env)
+    assert_one_line_error(result, "source database", "password authentication failed")
+    assert "wrong-" not in result.stderr
+
+
+def test_a_malformed_url_names_the_variable(tmp_path: Path) -> None:
+    result = totes(
+        "run", env={**local_env(tmp_path, free_port()), "TOTES_SOURCE_URL": "mysql://x@h/db"}
+    )
+    assert_one_line_error(result, "TOTES_SOURCE_URL must look like postgresql://")
+    assert result.returncode == 2

@@ -1,0 +1,176 @@
+"""Scenario: a first run from empty, a churn, a run after it, and a run with no changes.
+
+The runs happen once per module (they are the expensive part); each test checks one promise.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+
+from ingestion.config import Settings
+from ingestion.local_postgres import LocalPostgres
+from ingestion.pipeline import RunReport, run
+from ingestion.source.churn import churn
+from ingestion.source.generate import TABLES, init_source
+from tests.conftest import new_stack, query
+
+
+@dataclass
+class History:
+    settings: Settings
+    first: RunReport
+    after_churn: RunReport
+    no_change: RunReport
+    changed_rows: dict[str, int]  # source rows with a new last_updated from the churn
+    raw_after_first: dict[str, int]
+    facts_after_first: list[tuple[object, ...]]
+
+
+def source_counts(settings: Settings) -> dict[str, int]:
+    return {t: query(settings.source_url, f"select count(*) from {t}")[0][0] for t in TABLES}
+
+
+def raw_counts(settings: Settings) -> dict[str, int]:
+    return {
+        t: query(settings.warehouse_url, f"select count(*) from totesys_raw.{t}")[0][0]
+        for t in TABLES
+    }
+
+
+def lake_rows(settings: Settings, table: str) -> int:
+    return ds.dataset(Path(settings.lake_url) / "totesys" / table, format="parquet").count_rows()
+
+
+def all_facts(settings: Settings) -> list[tuple[object, ...]]:
+    return query(settings.warehouse_url, "select * from fact_sales_order order by sales_record_id")
+
+
+@pytest.fixture(scope="module")
+def history(postgres: LocalPostgres, tmp_path_factory: pytest.TempPathFactory) -> History:
+    settings = new_stack(postgres, tmp_path_factory.mktemp("scenario"))
+    init_source(settings.source_url, scale=0.05, seed=7)
+    first = run(settings)
+    raw_after_first, facts_after_first = raw_counts(settings), all_facts(settings)
+    newest = {
+        t: query(settings.source_url, f"select max(last_updated) from {t}")[0][0] for t in TABLES
+    }
+    churn(settings.source_url, orders=30, payments_paid=20, updates=8, seed=11)
+    changed = {
+        t: query(
+            settings.source_url, f"select count(*) from {t} where last_updated > %s", (newest[t],)
+        )[0][0]
+        for t in TABLES
+    }
+    after_churn = run(settings)
+    no_change = run(settings)
+    return History(
+        settings, first, after_churn, no_change, changed, raw_after_first, facts_after_first
+    )
+
+
+def test_first_run_lands_every_source_row_in_the_lake_and_raw_schema(history: History) -> None:
+    source = source_counts(history.settings)
+    # counts now include the churn; the first run saw source minus the churned rows' new versions
+    expected_first = {t: history.first.stage("extract").rows.get(t, 0) for t in TABLES}
+    assert expected_first == history.raw_after_first
+    assert all(expected_first[t] > 0 for t in TABLES)
+    new_rows = {
+        t: history.after_churn.stage("extract").rows.get(t, 0)
+        for t in ("sales_order", "purchase_order", "transaction")
+    }
+    for table, rows in new_rows.items():  # orders are only inserted: first + new = all of them
+        assert expected_first[table] + rows == source[table]
+    for table in TABLES:
+        assert lake_rows(history.settings, table) == raw_counts(history.settings)[table]
+
+
+def test_first_run_builds_one_fact_row_per_sales_order(history: History) -> None:
+    facts = history.facts_after_first
+    assert len(facts) == history.raw_after_first["sales_order"]
+    assert [f[0] for f in facts] == list(range(1, len(facts) + 1))
+
+
+def test_fact_rows_equal_their_source_rows(history: History) -> None:
+    mismatches = query(
+        history.settings.warehouse_url,
+        "select count(*) from fact_sales_order f join totesys_raw.sales_order s "
+        "on s.sales_order_id = f.sales_order_id "
+        "and (s.last_updated at time zone 'UTC')::date = f.last_updated_date "
+        "and (s.last_updated at time zone 'UTC')::time = f.last_updated_time "
+        "where (s.units_sold, s.unit_price, s.currency_id, s.design_id, s.staff_id, "
+        "s.counterparty_id, s.agreed_delivery_location_id, s.agreed_payment_date::date, "
+        "s.agreed_delivery_date::date, (s.created_at at time zone 'UTC')::date, "
+        "(s.created_at at time zone 'UTC')::time) "
+        "is distinct from (f.units_sold, f.unit_price, f.currency_id, f.design_id, "
+        "f.sales_staff_id, f.counterparty_id, f.agreed_delivery_location_id, "
+        "f.agreed_payment_date, f.agreed_delivery_date, f.created_date, f.created_time)",
+    )
+    assert mismatches == [(0,)]
+    source_total = query(
+        history.settings.source_url, "select sum(units_sold * unit_price) from sales_order"
+    )
+    fact_total = query(
+        history.settings.warehouse_url, "select sum(units_sold * unit_price) from fact_sales_order"
+    )
+    assert source_total == fact_total
+
+
+def test_dim_currency_names_every_currency_from_the_iso_seed(history: History) -> None:
+    assert query(history.settings.warehouse_url, "select * from dim_currency order by 1") == [
+        (1, "GBP", "Pound Sterling"),
+        (2, "USD", "US Dollar"),
+        (3, "EUR", "Euro"),
+    ]
+
+
+def test_run_after_churn_extracts_and_loads_only_the_changed_rows(history: History) -> None:
+    expected = {t: n for t, n in history.changed_rows.items() if n}
+    assert history.after_churn.stage("extract").rows == expected
+    assert history.after_churn.stage("load").rows == expected
+    raw_after = raw_counts(history.settings)
+    assert raw_after == {t: history.raw_after_first[t] + expected.get(t, 0) for t in TABLES}
+
+
+def test_run_after_churn_appends_only_new_fact_versions(history: History) -> None:
+    facts = all_facts(history.settings)
+    before = history.facts_after_first
+    assert facts[: len(before)] == before  # history is never rewritten
+    appended = facts[len(before) :]
+    assert len(appended) == history.changed_rows["sales_order"] > 0
+    assert [f[0] for f in appended] == list(range(len(before) + 1, len(facts) + 1))
+
+
+def test_run_without_changes_adds_nothing(history: History) -> None:
+    assert history.no_change.stage("extract").rows == {}
+    assert history.no_change.stage("load").rows == {}
+    assert history.no_change.stage("export").rows["fact_sales_order"] == 0
+    expected = len(history.facts_after_first) + history.changed_rows["sales_order"]
+    assert len(all_facts(history.settings)) == expected
+
+
+def test_processed_zone_holds_every_fact_row_once_and_current_dims(history: History) -> None:
+    processed = Path(history.settings.processed_url)
+    facts = ds.dataset(processed / "fact_sales_order", format="parquet", partitioning="hive")
+    record_ids = facts.to_table(columns=["sales_record_id"]).column(0).to_pylist()
+    assert sorted(record_ids) == [f[0] for f in all_facts(history.settings)]
+    dim = ds.dataset(processed / "dim_currency" / "dim_currency.parquet").to_table()
+    assert dim.num_rows == 3
+
+
+def test_a_run_without_local_dlt_state_resumes_from_the_lake_and_warehouse(
+    history: History,
+) -> None:
+    # In ECS the container's disk is new each run: dlt must restore its state remotely.
+    shutil.rmtree(history.settings.home / "dlt")
+    report = run(history.settings)
+    assert report.stage("extract").rows == {}
+    assert report.stage("load").rows == {}
+    assert (
+        len(all_facts(history.settings))
+        == len(history.facts_after_first) + (history.changed_rows["sales_order"])
+    )
