@@ -7,6 +7,8 @@ UV := $(shell command -v uv 2>/dev/null || echo .totes/tools/bin/uv)
 RUN := $(UV) run --frozen
 export DO_NOT_TRACK := 1
 export RUNTIME__DLTHUB_TELEMETRY := false
+# compiled once at install: imports of dbt and dlt take seconds without .pyc files
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: help install demo test lint docs clean
 
@@ -23,13 +25,19 @@ help: ## list the targets
 
 install: .venv/.synced ## create the locked environment in .venv
 
-demo: install ## run the whole pipeline on the embedded stack: init, run, churn, run
+demo: install ## run the whole pipeline from empty on the embedded stack: init, run, churn, run
+	-@$(RUN) totes local down >/dev/null 2>&1
+	rm -rf .totes/postgres .totes/lake .totes/processed .totes/dlt
 	$(RUN) totes local up
 	$(RUN) totes source init --scale 1 --seed 42
 	$(RUN) totes run
-	$(RUN) totes source churn --orders 200 --payments-paid 300 --updates 20
+	$(RUN) totes source churn --orders 200 --payments-paid 300 --updates 20 --seed 7
 	$(RUN) totes run
+	@echo
 	$(RUN) totes local status
+	@echo
+	@echo "Next: uv run dbt docs generate && uv run dbt docs serve    (lineage and docs)"
+	@echo "      psql postgresql://postgres@127.0.0.1:54329/warehouse -c 'select * from dim_currency'"
 
 test: install lint ## lint, then every test (pytest drives the real pipeline)
 	$(RUN) pytest

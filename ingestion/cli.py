@@ -115,13 +115,11 @@ def source() -> None:
 @click.option("--reset", is_flag=True, help="Drop existing tables first (deletes their data).")
 def source_init(scale: float, seed: int, reset: bool) -> None:
     """Create the totesys schema and fill it with realistic fake data."""
-    from ingestion.database import check_connection
-    from ingestion.local_postgres import ensure_embedded
+    from ingestion.database import preflight
     from ingestion.source.generate import init_source
 
     settings = load_settings()
-    ensure_embedded(settings)
-    check_connection(settings.source_url, "source")
+    preflight(settings, "source")
     started = time.perf_counter()
     counts = init_source(settings.source_url, scale, seed, reset=reset)
     seconds = time.perf_counter() - started
@@ -148,13 +146,11 @@ def source_init(scale: float, seed: int, reset: bool) -> None:
 )
 def source_churn(orders: int, payments_paid: int, updates: int, seed: int | None) -> None:
     """Change the source the way the business does, stamped with the current time."""
-    from ingestion.database import check_connection
-    from ingestion.local_postgres import ensure_embedded
+    from ingestion.database import preflight
     from ingestion.source.churn import churn
 
     settings = load_settings()
-    ensure_embedded(settings)
-    check_connection(settings.source_url, "source")
+    preflight(settings, "source")
     result = churn(
         settings.source_url, orders, payments_paid, updates,
         seed if seed is not None else random.randrange(2**31),
@@ -169,9 +165,12 @@ def source_churn(orders: int, payments_paid: int, updates: int, seed: int | None
 @cli.command("run")
 def run_command() -> None:
     """One pipeline run: extract -> load -> dbt build -> export."""
-    from ingestion.pipeline import StageResult, run
+    from ingestion.database import preflight
 
     settings = load_settings()
+    preflight(settings)  # before importing dbt and dlt, which takes seconds
+    from ingestion.pipeline import StageResult, run
+
     click.echo(f"totes run: {describe(settings.source_url)} -> {describe(settings.warehouse_url)}")
 
     def show(stage: StageResult) -> None:

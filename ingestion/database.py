@@ -5,8 +5,17 @@ from __future__ import annotations
 import psycopg2
 from sqlalchemy.engine import make_url
 
-from ingestion.config import describe
+from ingestion.config import Settings, describe
 from ingestion.errors import ConnectionFailed
+from ingestion.local_postgres import ensure_embedded
+
+
+def preflight(settings: Settings, *roles: str) -> None:
+    """Start the embedded Postgres if it serves a URL, then check the named databases answer."""
+    ensure_embedded(settings)
+    urls = {"source": settings.source_url, "warehouse": settings.warehouse_url}
+    for role in roles or tuple(urls):
+        check_connection(urls[role], role)
 
 
 def check_connection(url: str, role: str) -> None:

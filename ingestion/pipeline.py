@@ -7,11 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ingestion.config import Settings
-from ingestion.database import check_connection
 from ingestion.export import export
 from ingestion.extract import extract
 from ingestion.load import RAW_SCHEMA, load
-from ingestion.local_postgres import ensure_embedded
 from ingestion.transform import dbt_build
 
 
@@ -36,10 +34,10 @@ class RunReport:
 
 
 def run(settings: Settings, on_stage: Callable[[StageResult], None] = lambda _: None) -> RunReport:
-    """Run every stage once. Any failure raises; the next run picks up where this one stopped."""
-    ensure_embedded(settings)
-    check_connection(settings.source_url, "source")
-    check_connection(settings.warehouse_url, "warehouse")
+    """Run every stage once. Any failure raises; the next run picks up where this one stopped.
+
+    Call `ingestion.database.preflight` first for a clear error when a database is unreachable.
+    """
     pipelines_dir = settings.home / "dlt"
     report = RunReport()
 

@@ -13,6 +13,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from ingestion.config import Settings
+from ingestion.database import preflight
 from ingestion.local_postgres import LocalPostgres
 from ingestion.pipeline import RunReport, run
 from ingestion.source.churn import churn
@@ -53,6 +54,7 @@ def all_facts(settings: Settings) -> list[tuple[object, ...]]:
 @pytest.fixture(scope="module")
 def history(postgres: LocalPostgres, tmp_path_factory: pytest.TempPathFactory) -> History:
     settings = new_stack(postgres, tmp_path_factory.mktemp("scenario"))
+    preflight(settings)
     init_source(settings.source_url, scale=0.05, seed=7)
     first = run(settings)
     raw_after_first, facts_after_first = raw_counts(settings), all_facts(settings)
