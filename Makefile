@@ -20,7 +20,7 @@ help: ## list the targets
 	.totes/tools/bin/pip install --quiet uv
 
 .venv/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --quiet
 	@touch $@
 
 install: .venv/.synced ## create the locked environment in .venv

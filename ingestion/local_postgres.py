@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import socket
 import subprocess
 import time
 import warnings
@@ -67,6 +68,7 @@ class LocalPostgres:
             if not (self.data_dir / "PG_VERSION").exists():
                 self._initdb()
             if self._postmaster_pid() is None:
+                self._check_port_free()
                 self._pg_ctl(
                     "start",
                     "-w",
@@ -93,6 +95,18 @@ class LocalPostgres:
                 if time.monotonic() > deadline:
                     raise TotesError(f"embedded Postgres (pid {pid}) did not stop within 30 s")
                 time.sleep(0.1)
+
+    def _check_port_free(self) -> None:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", self.port))
+            except OSError:
+                raise TotesError(
+                    f"cannot start the embedded Postgres: 127.0.0.1:{self.port} is in use "
+                    "(another checkout's embedded Postgres?). Stop that one with "
+                    "`totes local down` there, or set TOTES_LOCAL_PORT to a free port."
+                ) from None
 
     def _initdb(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -148,7 +162,7 @@ class LocalPostgres:
         )
         if result.returncode != 0:
             log = self.data_dir / "server.log"
-            tail = log.read_text()[-2000:] if log.exists() else ""
+            tail = "\n".join(log.read_text().splitlines()[-5:]) if log.exists() else ""
             raise TotesError(
                 f"embedded Postgres: {program} failed: {result.stderr.strip() or result.stdout}"
                 + (f"\nserver log ({log}):\n{tail}" if tail else "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import psutil
@@ -137,3 +138,12 @@ def test_a_malformed_url_names_the_variable(tmp_path: Path) -> None:
     )
     assert_one_line_error(result, "TOTES_SOURCE_URL must look like postgresql://")
     assert result.returncode == 2
+
+
+def test_a_port_taken_by_something_else_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        env = local_env(tmp_path, squatter.getsockname()[1])
+        result = totes("local", "up", env=env)
+    assert_one_line_error(result, "is in use", "TOTES_LOCAL_PORT")
