@@ -4,11 +4,10 @@ SHELL := /bin/bash
 
 # uv comes from PATH, or is installed once into a private venv under .totes/.
 UV := $(shell command -v uv 2>/dev/null || echo .totes/tools/bin/uv)
-RUN := $(UV) run --frozen
+# the stamp below keeps .venv in sync, so commands skip uv's own check
+RUN := $(UV) run --no-sync
 export DO_NOT_TRACK := 1
 export RUNTIME__DLTHUB_TELEMETRY := false
-# compiled once at install: imports of dbt and dlt take seconds without .pyc files
-export UV_COMPILE_BYTECODE := 1
 
 .PHONY: help install demo test lint docs clean
 
@@ -20,7 +19,8 @@ help: ## list the targets
 	.totes/tools/bin/pip install --quiet uv
 
 .venv/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --quiet
+	@# bytecode compiled once here: without .pyc files dbt and dlt take seconds to import
+	$(UV) sync --frozen --quiet --compile-bytecode
 	@touch $@
 
 install: .venv/.synced ## create the locked environment in .venv

@@ -16,7 +16,7 @@ from ingestion.config import Settings
 from ingestion.database import preflight
 from ingestion.local_postgres import LocalPostgres
 from ingestion.pipeline import RunReport, run
-from ingestion.source.churn import churn
+from ingestion.source.churn import ChurnResult, churn
 from ingestion.source.generate import TABLES, init_source
 from tests.conftest import new_stack, query
 
@@ -27,6 +27,7 @@ class History:
     first: RunReport
     after_churn: RunReport
     no_change: RunReport
+    churned: ChurnResult
     changed_rows: dict[str, int]  # source rows with a new last_updated from the churn
     raw_after_first: dict[str, int]
     facts_after_first: list[tuple[object, ...]]
@@ -61,7 +62,7 @@ def history(postgres: LocalPostgres, tmp_path_factory: pytest.TempPathFactory) -
     newest = {
         t: query(settings.source_url, f"select max(last_updated) from {t}")[0][0] for t in TABLES
     }
-    churn(settings.source_url, orders=30, payments_paid=20, updates=8, seed=11)
+    churned = churn(settings.source_url, orders=30, payments_paid=20, updates=8, seed=11)
     changed = {
         t: query(
             settings.source_url, f"select count(*) from {t} where last_updated > %s", (newest[t],)
@@ -71,7 +72,14 @@ def history(postgres: LocalPostgres, tmp_path_factory: pytest.TempPathFactory) -
     after_churn = run(settings)
     no_change = run(settings)
     return History(
-        settings, first, after_churn, no_change, changed, raw_after_first, facts_after_first
+        settings,
+        first,
+        after_churn,
+        no_change,
+        churned,
+        changed,
+        raw_after_first,
+        facts_after_first,
     )
 
 
@@ -128,6 +136,11 @@ def test_dim_currency_names_every_currency_from_the_iso_seed(history: History) -
         (2, "USD", "US Dollar"),
         (3, "EUR", "Euro"),
     ]
+
+
+def test_churn_makes_exactly_the_versions_it_reports(history: History) -> None:
+    assert history.churned.changed_rows == sum(history.changed_rows.values())
+    assert history.churned.payments_paid == 20 and history.churned.updates == 8
 
 
 def test_run_after_churn_extracts_and_loads_only_the_changed_rows(history: History) -> None:

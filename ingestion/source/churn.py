@@ -28,7 +28,7 @@ class ChurnResult:
 
     @property
     def changed_rows(self) -> int:
-        """Source rows that got a new version: an order adds three (order, transaction, payment)."""
+        """New row versions in the source: an order adds three (order, transaction, payment)."""
         orders = self.sales_orders + self.purchase_orders
         return 3 * orders + self.payments_paid + self.updates
 
@@ -49,6 +49,9 @@ def churn(url: str, orders: int, payments_paid: int, updates: int, seed: int) ->
         with conn, conn.cursor() as cur:
             at = now_utc()
             ids = _Ids(cur, rng)
+            # Before the new orders, so every change below makes exactly one new version.
+            paid = _pay(cur, rng, payments_paid, at)
+            edited = _edit(cur, rng, ids, fake, updates, at)
             sales = purchases = 0
             for i in range(orders):
                 # Orders in a burst are a few milliseconds apart.
@@ -59,8 +62,6 @@ def churn(url: str, orders: int, payments_paid: int, updates: int, seed: int) ->
                 else:
                     _new_purchase_order(cur, rng, ids, stamp)
                     purchases += 1
-            paid = _pay(cur, rng, payments_paid, at)
-            edited = sum(_edit(cur, rng, ids, fake, at) for _ in range(updates))
         return ChurnResult(sales, purchases, paid, edited)
     finally:
         conn.close()
@@ -78,6 +79,9 @@ class _Ids:
 
     def pick(self, table: str) -> int:
         return self._rng.choice(self._ids[table])
+
+    def all(self, table: str) -> list[int]:
+        return self._ids[table]
 
 
 def _dates(rng: random.Random, at: datetime) -> tuple[str, str]:
@@ -192,23 +196,26 @@ def _pay(cur: Cursor, rng: random.Random, count: int, at: datetime) -> int:
     return len(chosen)
 
 
-def _edit(cur: Cursor, rng: random.Random, ids: _Ids, fake: Faker, at: datetime) -> int:
-    """Edit one reference row: the changes that must flow into the dimensions."""
-    table, column, value = rng.choice(_EDITS)
-    row_id = ids.pick(table)
-    cur.execute(
-        f"update {table} set {column} = %s, last_updated = %s where {table}_id = %s",
-        (value(fake), at, row_id),
-    )
-    return cur.rowcount
+def _edit(cur: Cursor, rng: random.Random, ids: _Ids, fake: Faker, count: int, at: datetime) -> int:
+    """Edit `count` distinct reference rows: the changes that must flow into the dimensions."""
+    rows = [(table, row_id) for table in _EDITABLE for row_id in ids.all(table)]
+    for table, row_id in rng.sample(rows, min(count, len(rows))):
+        column, value = rng.choice(_EDITABLE[table])
+        cur.execute(
+            f"update {table} set {column} = %s, last_updated = %s where {table}_id = %s",
+            (value(fake), at, row_id),
+        )
+    return min(count, len(rows))
 
 
-# (table, column, new value): constants only, so the f-string SQL above is safe.
-_EDITS: tuple[tuple[str, str, Callable[[Faker], str]], ...] = (
-    ("address", "phone", lambda f: f.phone_number()),
-    ("address", "address_line_1", lambda f: f.street_address()),
-    ("department", "manager", lambda f: f.name()),
-    ("design", "file_location", lambda f: f"/{f.word()}/{f.word()}"),
-    ("counterparty", "commercial_contact", lambda f: f.name()),
-    ("staff", "email_address", lambda f: f"{f.user_name()}@terrifictotes.com"),
-)
+# table -> (column, new value): constants only, so the f-string SQL above is safe.
+_EDITABLE: dict[str, tuple[tuple[str, Callable[[Faker], str]], ...]] = {
+    "address": (
+        ("phone", lambda f: f.phone_number()),
+        ("address_line_1", lambda f: f.street_address()),
+    ),
+    "department": (("manager", lambda f: f.name()),),
+    "design": (("file_location", lambda f: f"/{f.word()}/{f.word()}"),),
+    "counterparty": (("commercial_contact", lambda f: f.name()),),
+    "staff": (("email_address", lambda f: f"{f.user_name()}@terrifictotes.com"),),
+}
