@@ -47,11 +47,11 @@ lint: install ## ruff and sqlfluff
 	$(RUN) ruff format --check .
 	@# the dbt templater compiles is_incremental(), which asks the warehouse
 	$(RUN) totes local up
-	$(RUN) sqlfluff lint models
+	$(RUN) sqlfluff lint models tests/dbt analyses
 
-docs: install ## build the dbt docs site into target/ (serve it with: uv run dbt docs serve)
+docs: install ## write the dbt docs as one file, target/static_index.html (or: dbt docs serve)
 	$(RUN) totes local up
-	$(RUN) dbt docs generate
+	$(RUN) dbt docs generate --static
 
 clean: ## stop the embedded Postgres and delete all local state
 	-$(RUN) totes local down

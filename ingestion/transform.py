@@ -1,4 +1,4 @@
-"""Transform: `dbt build` (seeds, models, tests) in-process, against the warehouse.
+"""Transform: `dbt build` (seeds, models, data tests) in-process, against the warehouse.
 
 profiles.yml reads TOTES_WAREHOUSE_URL, so totes runs dbt exactly as a user would from the CLI.
 """
@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from dbt.cli.main import dbtRunner
+from dbt.cli.main import dbtRunner, dbtRunnerResult
 
 from ingestion.errors import TotesError
 
@@ -24,13 +24,22 @@ class BuildSummary:
     warned: int
 
 
-def dbt_build(warehouse_url: str, project_dir: Path = PROJECT_DIR, *args: str) -> BuildSummary:
-    """Run `dbt build`; raise naming every failed model or test."""
+def run_dbt(warehouse_url: str, *args: str, project_dir: Path = PROJECT_DIR) -> dbtRunnerResult:
+    """Invoke one dbt command (`run_dbt(url, "test", "--select", ...)`) on this project."""
     with _environment(TOTES_WAREHOUSE_URL=warehouse_url, DO_NOT_TRACK="1"):
-        result = dbtRunner().invoke(
-            ["build", "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
-             "--quiet", *args]
-        )  # fmt: skip
+        return dbtRunner().invoke(
+            [*args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
+        )
+
+
+def dbt_build(warehouse_url: str, *args: str) -> BuildSummary:
+    """Run `dbt build` without unit tests; raise naming every failed model or test.
+
+    Unit tests belong to CI: they need their parents built, and prove logic, not data.
+    """
+    result = run_dbt(
+        warehouse_url, "build", "--exclude-resource-type", "unit_test", "--quiet", *args
+    )
     if result.exception is not None:
         raise TotesError(f"dbt build could not run: {result.exception}")
     nodes = list(result.result or [])

@@ -34,3 +34,17 @@
         )
     {%- endif %}
 {%- endmacro %}
+
+{#- The spec's date/time split of a source timestamp: <prefix>_date, <prefix>_time. -#}
+{% macro split_timestamp(column, prefix) -%}
+    {{ column }}::date as {{ prefix }}_date,
+    {{ column }}::time as {{ prefix }}_time
+{%- endmacro %}
+
+{#- The latest version of each id in an append-only fact: its current state.
+    Analysts can call it in their own queries: {{ current_versions(ref('fact_payment'), 'payment_id') }} -#}
+{% macro current_versions(fact, id_column) -%}
+    select distinct on ({{ id_column }}) *
+    from {{ fact }}
+    order by {{ id_column }} asc, last_updated_date desc, last_updated_time desc
+{%- endmacro %}

@@ -75,7 +75,7 @@ def query(url: str, sql: str, params: tuple[object, ...] = ()) -> list[tuple[obj
     conn = psycopg2.connect(url)
     try:
         with conn.cursor() as cur:
-            cur.execute(sql, params)
+            cur.execute(sql, params or None)  # None: a literal % needs no escaping
             return cur.fetchall()
     finally:
         conn.close()

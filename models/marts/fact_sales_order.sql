@@ -19,10 +19,8 @@ versions as (
 select
     {{ next_record_id('sales_record_id', 'last_updated, sales_order_id') }} as sales_record_id,
     sales_order_id,
-    created_at::date as created_date,
-    created_at::time as created_time,
-    last_updated::date as last_updated_date,
-    last_updated::time as last_updated_time,
+    {{ split_timestamp('created_at', 'created') }},
+    {{ split_timestamp('last_updated', 'last_updated') }},
     staff_id as sales_staff_id,
     counterparty_id,
     units_sold,

@@ -1,0 +1,321 @@
+"""Scenario: the complete star schema after a first run, targeted source changes and a second run.
+
+Each test pins down one promise of shared/spec/warehouse.md: names and types, history in the
+facts, latest state in the dims, and no change without a source change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ingestion.config import Settings
+from ingestion.database import preflight
+from ingestion.local_postgres import LocalPostgres
+from ingestion.pipeline import run
+from ingestion.source.churn import now_utc
+from ingestion.source.generate import init_source
+from ingestion.transform import PROJECT_DIR, dbt_build, run_dbt
+from tests.conftest import execute, new_stack, query
+
+INT, DATE, TIME, VC, BOOL = (
+    "integer",
+    "date",
+    "time without time zone",
+    "character varying",
+    "boolean",
+)
+NUM, VC3 = "numeric(10,2)", "character varying(3)"
+NN, NULL = False, True
+# shared/spec/warehouse.md, column by column: (name, type, nullable)
+SPEC: dict[str, list[tuple[str, str, bool]]] = {
+    "dim_date": [
+        ("date_id", DATE, NN), ("year", INT, NN), ("month", INT, NN), ("day", INT, NN),
+        ("day_of_week", INT, NN), ("day_name", VC, NN), ("month_name", VC, NN),
+        ("quarter", INT, NN),
+    ],
+    "dim_staff": [
+        ("staff_id", INT, NN), ("first_name", VC, NN), ("last_name", VC, NN),
+        ("department_name", VC, NN), ("location", VC, NULL), ("email_address", VC, NN),
+    ],
+    "dim_location": [
+        ("location_id", INT, NN), ("address_line_1", VC, NN), ("address_line_2", VC, NULL),
+        ("district", VC, NULL), ("city", VC, NN), ("postal_code", VC, NN), ("country", VC, NN),
+        ("phone", VC, NN),
+    ],
+    "dim_currency": [
+        ("currency_id", INT, NN), ("currency_code", VC3, NN), ("currency_name", VC, NN),
+    ],
+    "dim_design": [
+        ("design_id", INT, NN), ("design_name", VC, NN), ("file_location", VC, NN),
+        ("file_name", VC, NN),
+    ],
+    "dim_counterparty": [
+        ("counterparty_id", INT, NN), ("counterparty_legal_name", VC, NN),
+        ("counterparty_legal_address_line_1", VC, NN),
+        ("counterparty_legal_address_line_2", VC, NULL),
+        ("counterparty_legal_district", VC, NULL), ("counterparty_legal_city", VC, NN),
+        ("counterparty_legal_postal_code", VC, NN), ("counterparty_legal_country", VC, NN),
+        ("counterparty_legal_phone_number", VC, NN),
+    ],
+    "dim_payment_type": [("payment_type_id", INT, NN), ("payment_type_name", VC, NN)],
+    "dim_transaction": [
+        ("transaction_id", INT, NN), ("transaction_type", VC, NN), ("sales_order_id", INT, NULL),
+        ("purchase_order_id", INT, NULL),
+    ],
+    "fact_sales_order": [
+        ("sales_record_id", INT, NN), ("sales_order_id", INT, NN), ("created_date", DATE, NN),
+        ("created_time", TIME, NN), ("last_updated_date", DATE, NN),
+        ("last_updated_time", TIME, NN), ("sales_staff_id", INT, NN),
+        ("counterparty_id", INT, NN), ("units_sold", INT, NN), ("unit_price", NUM, NN),
+        ("currency_id", INT, NN), ("design_id", INT, NN), ("agreed_payment_date", DATE, NN),
+        ("agreed_delivery_date", DATE, NN), ("agreed_delivery_location_id", INT, NN),
+    ],
+    "fact_purchase_orders": [
+        ("purchase_record_id", INT, NN), ("purchase_order_id", INT, NN),
+        ("created_date", DATE, NN), ("created_time", TIME, NN), ("last_updated_date", DATE, NN),
+        ("last_updated_time", TIME, NN), ("staff_id", INT, NN), ("counterparty_id", INT, NN),
+        ("item_code", VC, NN), ("item_quantity", INT, NN), ("item_unit_price", NUM, NN),
+        ("currency_id", INT, NN), ("agreed_delivery_date", DATE, NN),
+        ("agreed_payment_date", DATE, NN), ("agreed_delivery_location_id", INT, NN),
+    ],
+    "fact_payment": [
+        ("payment_record_id", INT, NN), ("payment_id", INT, NN), ("created_date", DATE, NN),
+        ("created_time", TIME, NN), ("last_updated_date", DATE, NN),
+        ("last_updated_time", TIME, NN), ("transaction_id", INT, NN),
+        ("counterparty_id", INT, NN), ("payment_amount", NUM, NN), ("currency_id", INT, NN),
+        ("payment_type_id", INT, NN), ("paid", BOOL, NN), ("payment_date", DATE, NN),
+    ],
+}  # fmt: skip
+FACTS = {
+    "fact_sales_order": "sales_record_id",
+    "fact_purchase_orders": "purchase_record_id",
+    "fact_payment": "payment_record_id",
+}
+
+
+@dataclass
+class Changes:
+    """The source rows the scenario changed before its second run."""
+
+    payment_id: int
+    address_id: int
+    counterparty_id: int
+    department_id: int
+    staff_id: int
+
+
+def mart_fingerprints(url: str) -> dict[str, str]:
+    """A hash of each star table's full content, to prove a table did not change at all."""
+    prints = {}
+    for table in SPEC:
+        rows = query(url, f"select * from {table} order by 1")
+        prints[table] = hashlib.sha256(repr(rows).encode()).hexdigest()
+    return prints
+
+
+def facts_without_record_ids(url: str) -> dict[str, set[tuple[object, ...]]]:
+    result = {}
+    for fact, record_id in FACTS.items():
+        rows = query(url, f"select * from {fact}")
+        columns = [c for c, _, _ in SPEC[fact]]
+        keep = [i for i, c in enumerate(columns) if c != record_id]
+        result[fact] = {tuple(row[i] for i in keep) for row in rows}
+    return result
+
+
+@pytest.fixture(scope="module")
+def warehouse(
+    postgres: LocalPostgres, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Settings, Changes]:
+    settings = new_stack(postgres, tmp_path_factory.mktemp("star"))
+    preflight(settings)
+    init_source(settings.source_url, scale=0.05, seed=5)
+    run(settings)
+    src = settings.source_url
+    at = now_utc()
+    ((payment_id,),) = query(src, "select min(payment_id) from payment where not paid")
+    ((counterparty_id, address_id),) = query(
+        src, "select counterparty_id, legal_address_id from counterparty order by 1 limit 1"
+    )
+    ((staff_id, department_id),) = query(
+        src, "select staff_id, department_id from staff order by 1 limit 1"
+    )
+    execute(
+        src,
+        f"update payment set paid = true, last_updated = '{at}' where payment_id = {payment_id};"
+        f"update address set city = 'Changed City', last_updated = '{at}' "
+        f"where address_id = {address_id};"
+        f"update department set location = 'Changed Location', last_updated = '{at}' "
+        f"where department_id = {department_id};",
+    )
+    run(settings)
+    return settings, Changes(payment_id, address_id, counterparty_id, department_id, staff_id)
+
+
+def test_star_tables_names_columns_and_types_match_the_spec(
+    warehouse: tuple[Settings, Changes],
+) -> None:
+    settings, _ = warehouse
+    rows = query(
+        settings.warehouse_url,
+        "select c.table_name, c.column_name, "
+        "  case when c.data_type = 'numeric' "
+        "    then format('numeric(%s,%s)', c.numeric_precision, c.numeric_scale) "
+        "  when c.character_maximum_length is not null "
+        "    then format('%s(%s)', c.data_type, c.character_maximum_length) "
+        "  else c.data_type end, "
+        "  c.is_nullable = 'YES' "
+        "from information_schema.columns c join information_schema.tables t "
+        "  using (table_schema, table_name) "
+        "where c.table_schema = 'public' and t.table_type = 'BASE TABLE' "
+        "order by c.table_name, c.ordinal_position",
+    )
+    actual: dict[str, list[tuple[object, ...]]] = {}
+    for table, column, type_, nullable in rows:
+        actual.setdefault(str(table), []).append((column, type_, nullable))
+    assert actual == SPEC
+
+
+def test_every_star_table_has_its_primary_key(warehouse: tuple[Settings, Changes]) -> None:
+    settings, _ = warehouse
+    rows = query(
+        settings.warehouse_url,
+        "select tc.table_name, kcu.column_name from information_schema.table_constraints tc "
+        "join information_schema.key_column_usage kcu using (constraint_schema, constraint_name) "
+        "where tc.table_schema = 'public' and tc.constraint_type = 'PRIMARY KEY'",
+    )
+    assert dict(rows) == {table: columns[0][0] for table, columns in SPEC.items()}
+
+
+def test_a_payment_flipped_to_paid_appends_a_second_fact_version(
+    warehouse: tuple[Settings, Changes],
+) -> None:
+    settings, changes = warehouse
+    versions = query(
+        settings.warehouse_url,
+        "select paid from fact_payment where payment_id = %s order by payment_record_id",
+        (changes.payment_id,),
+    )
+    assert versions == [(False,), (True,)]
+    current = query(
+        settings.warehouse_url,
+        "select paid from fact_payment_current where payment_id = %s",
+        (changes.payment_id,),
+    )
+    assert current == [(True,)]
+
+
+def test_an_address_change_reaches_dim_location_and_dim_counterparty(
+    warehouse: tuple[Settings, Changes],
+) -> None:
+    settings, changes = warehouse
+    location = query(
+        settings.warehouse_url,
+        "select city from dim_location where location_id = %s",
+        (changes.address_id,),
+    )
+    counterparty = query(
+        settings.warehouse_url,
+        "select counterparty_legal_city from dim_counterparty where counterparty_id = %s",
+        (changes.counterparty_id,),
+    )
+    assert location == counterparty == [("Changed City",)]
+
+
+def test_a_department_change_reaches_dim_staff(warehouse: tuple[Settings, Changes]) -> None:
+    settings, changes = warehouse
+    staff = query(
+        settings.warehouse_url,
+        "select location from dim_staff where staff_id = %s",
+        (changes.staff_id,),
+    )
+    assert staff == [("Changed Location",)]
+
+
+def test_dims_hold_one_row_per_natural_key_and_dim_date_has_no_gaps(
+    warehouse: tuple[Settings, Changes],
+) -> None:
+    settings, _ = warehouse
+    wh, src = settings.warehouse_url, settings.source_url
+    for dim, table in (("dim_location", "address"), ("dim_transaction", "transaction")):
+        assert query(wh, f"select count(*) from {dim}") == query(
+            src, f"select count(*) from {table}"
+        )
+    ((days, span),) = query(wh, "select count(*), max(date_id) - min(date_id) + 1 from dim_date")
+    assert days == span
+    ((first, last),) = query(wh, "select min(date_id), max(date_id) from dim_date")
+    ((earliest, latest),) = query(
+        src, "select min(created_at)::date, max(agreed_delivery_date)::date from sales_order"
+    )
+    assert first <= earliest and latest <= last
+
+
+def test_a_run_with_no_source_change_changes_no_star_table(
+    warehouse: tuple[Settings, Changes],
+) -> None:
+    settings, _ = warehouse
+    before = mart_fingerprints(settings.warehouse_url)
+    run(settings)
+    assert mart_fingerprints(settings.warehouse_url) == before
+
+
+def test_replaying_the_same_raw_data_adds_nothing(warehouse: tuple[Settings, Changes]) -> None:
+    settings, _ = warehouse
+    before = mart_fingerprints(settings.warehouse_url)
+    for table in ("payment", "sales_order", "purchase_order", "address", "department"):
+        # a replayed lake load: every raw row a second time, from another lake load
+        execute(
+            settings.warehouse_url,
+            f"insert into totesys_raw.{table} select * from totesys_raw.{table}",
+        )
+    dbt_build(settings.warehouse_url)
+    assert mart_fingerprints(settings.warehouse_url) == before
+
+
+def test_dbt_unit_tests_pass(warehouse: tuple[Settings, Changes]) -> None:
+    settings, _ = warehouse
+    result = run_dbt(settings.warehouse_url, "test", "--select", "test_type:unit")
+    assert result.success
+    assert len(result.result) >= 5
+
+
+def test_example_analyses_answer_from_the_warehouse(warehouse: tuple[Settings, Changes]) -> None:
+    settings, _ = warehouse
+    result = run_dbt(settings.warehouse_url, "compile", "--select", "resource_type:analysis")
+    assert result.success
+    compiled = sorted((PROJECT_DIR / "target" / "compiled" / "totes" / "analyses").glob("*.sql"))
+    assert len(compiled) == 5
+    for analysis in compiled:
+        assert query(settings.warehouse_url, analysis.read_text()), analysis.name
+
+
+def test_full_refresh_rebuilds_the_same_fact_versions_from_raw(
+    warehouse: tuple[Settings, Changes],
+) -> None:
+    settings, _ = warehouse
+    incremental = facts_without_record_ids(settings.warehouse_url)
+    dbt_build(settings.warehouse_url, "--full-refresh")
+    assert facts_without_record_ids(settings.warehouse_url) == incremental
+
+
+def test_the_purchase_fact_table_name_is_set_in_one_place(
+    warehouse: tuple[Settings, Changes], tmp_path: Path
+) -> None:
+    settings, _ = warehouse
+    result = run_dbt(
+        settings.warehouse_url,
+        "run",
+        "--select",
+        "fact_purchase_orders",
+        "--vars",
+        "{purchase_order_fact_table: fact_purchase_order}",
+    )
+    assert result.success
+    count = "select count(*) from {}"
+    assert query(settings.warehouse_url, count.format("fact_purchase_order")) == query(
+        settings.warehouse_url, count.format("fact_purchase_orders")
+    )
