@@ -360,10 +360,11 @@ def _orders(sizes: Sizes, rng: np.random.Generator) -> dict[str, pa.Table]:
     refund = rng.random(n) < 0.1
     payment_type = np.where(is_sale, 1, 3) + refund
     paid = rng.random(n) < 0.6
-    # Paid payments were updated when they flipped to paid, a few days after creation.
-    flipped_at = txn_at + rng.integers(3_600_000, 5 * 86_400_000, n).astype("timedelta64[ms]")
-    snapshot_end = np.datetime64(SNAPSHOT_END, "ms")
-    updated_at = np.where(paid, np.minimum(flipped_at, snapshot_end), txn_at)
+    # Paid payments were updated when they flipped to paid: up to five days after creation,
+    # and before the snapshot ends (spread, so no pile of rows shares the last timestamp).
+    room_ms = (np.datetime64(SNAPSHOT_END, "ms") - txn_at).astype(np.int64)
+    delay_ms = (rng.random(n) * np.minimum(room_ms, 5 * 86_400_000)).astype(np.int64)
+    updated_at = np.where(paid, txn_at + delay_ms.astype("timedelta64[ms]"), txn_at)
     payment = pa.table(
         {
             "payment_id": np.arange(1, n + 1),
