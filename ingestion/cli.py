@@ -5,6 +5,7 @@ Commands import their stage lazily: dbt and dlt take seconds to import, `--help`
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 import time
@@ -26,6 +27,10 @@ class _Cli(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except BrokenPipeError:
+            # the reader went away (`totes ... | head`): stop writing, quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
         except TotesError as error:
             click.echo(f"totes: error: {_safe(str(error))}", err=True)
             sys.exit(error.exit_code)
