@@ -27,7 +27,7 @@ install: .venv/.synced ## create the locked environment in .venv
 
 demo: install ## run the whole pipeline from empty on the embedded stack: init, run, churn, run
 	-@$(RUN) totes local down >/dev/null 2>&1
-	rm -rf .totes/postgres .totes/lake .totes/processed .totes/dlt
+	rm -rf .totes/postgres .totes/lake .totes/processed
 	$(RUN) totes local up
 	$(RUN) totes source init --scale 1 --seed 42
 	$(RUN) totes run
@@ -55,4 +55,4 @@ docs: install ## write the dbt docs as one file, target/static_index.html (or: d
 
 clean: ## stop the embedded Postgres and delete all local state
 	-$(RUN) totes local down
-	rm -rf .totes/lake .totes/processed .totes/postgres .totes/dlt target logs
+	rm -rf .totes/lake .totes/processed .totes/postgres target logs

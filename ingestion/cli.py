@@ -16,7 +16,7 @@ import click
 
 from ingestion.config import describe, load_settings, redact
 from ingestion.database import scrub
-from ingestion.errors import TotesError
+from ingestion.errors import RunInProgress, TotesError
 
 
 class _Cli(click.Group):
@@ -31,12 +31,15 @@ class _Cli(click.Group):
             # the reader went away (`totes ... | head`): stop writing, quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(1)
+        except RunInProgress as skipped:
+            click.echo(f"totes: {skipped}")
+            sys.exit(skipped.exit_code)
         except TotesError as error:
             click.echo(f"totes: error: {_safe(str(error))}", err=True)
             sys.exit(error.exit_code)
         except Exception as error:  # anything unexpected: still one line, still no secrets
             if ctx.meta.get("debug"):
-                traceback.print_exc()
+                click.echo(_safe(traceback.format_exc()), err=True)
             click.echo(
                 f"totes: error: {type(error).__name__}: {_safe(_first_line(error))}", err=True
             )

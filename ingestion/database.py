@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import psycopg2
 from sqlalchemy.engine import make_url
 
 from ingestion.config import Settings, describe
-from ingestion.errors import ConnectionFailed
+from ingestion.errors import ConnectionFailed, RunInProgress
 from ingestion.local_postgres import ensure_embedded
 
 
@@ -36,3 +39,28 @@ def scrub(text: str, *urls: str) -> str:
         if password:
             text = text.replace(str(password), "***")
     return text
+
+
+# One totes run at a time per warehouse: schedulers can overlap runs.
+RUN_LOCK_KEY = 0x7074_6573  # "totes", as a fixed advisory-lock key
+
+
+@contextmanager
+def run_lock(warehouse_url: str) -> Iterator[None]:
+    """Hold the warehouse's session-level advisory lock for a run, or raise RunInProgress.
+
+    Postgres releases the lock when the connection ends, even if this process is killed.
+    """
+    conn = psycopg2.connect(warehouse_url, connect_timeout=10)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select pg_try_advisory_lock(%s)", (RUN_LOCK_KEY,))
+            (acquired,) = cur.fetchone()
+        if not acquired:
+            raise RunInProgress(
+                "skipped: another totes run holds this warehouse's run lock; nothing was changed"
+            )
+        yield
+    finally:
+        conn.close()

@@ -17,3 +17,9 @@ class ConnectionFailed(TotesError):
     """A database or object store could not be reached or refused the credentials."""
 
     exit_code = 3
+
+
+class RunInProgress(TotesError):
+    """Another run holds the warehouse: this one did nothing, which is not a failure."""
+
+    exit_code = 0

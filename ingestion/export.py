@@ -7,14 +7,15 @@
 A dim is written beside its old snapshot and then moved over it, so a reader sees the old file or
 the new one, never half of one. A fact run exports the records after the last exported id. Its
 files are named by the first id they hold, so a retry after a crash rewrites the same names and
-never adds a second copy of a row.
+never adds a second copy of a row. The state also names the fact table's generation (its OID):
+a full refresh renumbers record ids, and then the fact is exported again from the start.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -35,6 +36,7 @@ PARTITION_COLUMN = "last_updated_date"
 @dataclass(frozen=True)
 class StarTable:
     name: str
+    oid: int  # changes when dbt replaces the table (a full refresh), not when it appends
     record_id: str | None  # facts only: their increasing surrogate key
 
     @property
@@ -49,19 +51,28 @@ def star_tables(warehouse_url: str) -> list[StarTable]:
         with engine.connect() as conn:
             rows = conn.execute(
                 sa.text(
-                    "select t.table_name, min(c.column_name) filter ("
+                    "select t.table_name, "
+                    "  (quote_ident(t.table_schema) || '.' || quote_ident(t.table_name))"
+                    "::regclass::oid::bigint, "
+                    "  min(c.column_name) filter ("
                     "  where c.column_name like '%%\\_record\\_id') "
                     "from information_schema.tables t "
                     "join information_schema.columns c using (table_schema, table_name) "
                     "where t.table_schema = :schema and t.table_type = 'BASE TABLE' "
                     "  and (t.table_name like 'dim\\_%%' or t.table_name like 'fact\\_%%') "
-                    "group by t.table_name order by t.table_name"
+                    "group by t.table_schema, t.table_name order by t.table_name"
                 ),
                 {"schema": MARTS_SCHEMA},
             ).all()
     finally:
         engine.dispose()
-    return [StarTable(name, record_id) for name, record_id in rows]
+    return [StarTable(name, oid, record_id) for name, oid, record_id in rows]
+
+
+@dataclass(frozen=True)
+class ExportState:
+    last_record_id: int
+    table_oid: int
 
 
 class ProcessedZone:
@@ -72,21 +83,29 @@ class ProcessedZone:
     def path(self, *parts: str) -> str:
         return "/".join((self.root, *parts))
 
-    def last_exported(self, table: str) -> int:
-        state = self.path(table, STATE_FILE)
-        if not self.fs.exists(state):
-            return 0
-        return int(json.loads(self.fs.cat_file(state))["last_record_id"])
+    def export_state(self, table: str) -> ExportState | None:
+        path = self.path(table, STATE_FILE)
+        if not self.fs.exists(path):
+            return None
+        return ExportState(**json.loads(self.fs.cat_file(path)))
 
-    def record_exported(self, table: str, last_record_id: int) -> None:
-        self._write_atomically(
-            self.path(table, STATE_FILE), json.dumps({"last_record_id": last_record_id}).encode()
-        )
+    def record_exported(self, table: str, state: ExportState) -> None:
+        self._write_atomically(self.path(table, STATE_FILE), json.dumps(asdict(state)).encode())
 
-    def replace_snapshot(self, table: str, data: pa.Table) -> None:
+    def clear(self, table: str) -> None:
+        if self.fs.exists(self.path(table)):
+            self.fs.rm(self.path(table), recursive=True)
+
+    def replace_snapshot(self, table: str, data: pa.Table | None) -> None:
+        """The dim's current rows; an empty dim has no snapshot file."""
+        path = self.path(table, f"{table}.parquet")
+        if data is None:
+            if self.fs.exists(path):
+                self.fs.rm(path)
+            return
         sink = pa.BufferOutputStream()
         pq.write_table(data, sink, compression="zstd")
-        self._write_atomically(self.path(table, f"{table}.parquet"), sink.getvalue().to_pybytes())
+        self._write_atomically(path, sink.getvalue().to_pybytes())
 
     def append_partitioned(self, table: str, data: pa.Table, first_id: int) -> None:
         ds.write_dataset(
@@ -111,8 +130,9 @@ class ProcessedZone:
 
     def _write_atomically(self, path: str, payload: bytes) -> None:
         """Write beside the target, then move over it: one object PUT on S3, a rename locally."""
-        temporary = f"{path}.writing"
-        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        folder, name = path.rsplit("/", 1)
+        temporary = f"{folder}/.{name}.writing"  # hidden: dataset readers skip dot files
+        self.fs.makedirs(folder, exist_ok=True)
         self.fs.pipe_file(temporary, payload)
         self.fs.mv(temporary, path)
 
@@ -144,22 +164,25 @@ def export(warehouse_url: str, processed_url: str) -> dict[str, int]:
         else:
             chunks = list(_read(warehouse_url, table))
             data = pa.concat_tables(chunks) if chunks else None
-            if data is not None:
-                zone.replace_snapshot(table.name, data)
+            zone.replace_snapshot(table.name, data)
             written[table.name] = data.num_rows if data is not None else 0
     return written
 
 
 def _export_fact(warehouse_url: str, zone: ProcessedZone, table: StarTable) -> int:
     assert table.record_id is not None
-    after = zone.last_exported(table.name)
-    rows = 0
-    last = after
+    state = zone.export_state(table.name)
+    if state is not None and state.table_oid != table.oid:
+        zone.clear(table.name)  # a rebuilt fact: its record ids no longer match the files
+        state = None
+    after = state.last_record_id if state else 0
+    rows, last = 0, after
     for chunk in _read(warehouse_url, table, after):
         first_id = chunk.column(table.record_id)[0].as_py()
         zone.append_partitioned(table.name, chunk, first_id)
         rows += chunk.num_rows
         last = chunk.column(table.record_id)[-1].as_py()
-    if last != after:
-        zone.record_exported(table.name, last)
+    new_state = ExportState(last_record_id=last, table_oid=table.oid)
+    if new_state != state:
+        zone.record_exported(table.name, new_state)
     return rows

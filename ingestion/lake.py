@@ -1,12 +1,14 @@
 """The landing zone's layout, shared by the writer (extract) and the reader (load).
 
     <lake>/totesys/<table>/load_date=YYYY-MM-DD/<load_id>.<file_id>.parquet
-    <lake>/totesys/_dlt_loads/totesys__<load_id>.jsonl      one per completed load
+    <lake>/totesys/_dlt_pipeline_state/totes_extract__<load_id>__<hash>.jsonl   cursors
+    <lake>/totesys/_dlt_loads/sql_database__<load_id>.jsonl                      manifest
 
-dlt writes a load's `_dlt_loads` entry only after all its data files are in place, so that entry
-is the manifest: a load without one is incomplete and no reader may use it. The date partition
-is derived from the load id (a unix timestamp), so a reader finds a load's files by path alone,
-without listing the table's history.
+When all of a load's data files are in place, dlt writes its state file (the new cursors), then
+its `_dlt_loads` entry. Either one marks the load complete: a crash between the two must not
+leave data behind whose cursor has already moved. A load with neither is incomplete, and no
+reader may use it. The date partition is derived from the load id (a unix timestamp), so a
+reader finds a load's files by path alone, without listing the table's history.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dlt.common.storages import FilesystemConfiguration, fsspec_from_config
 
 DATASET = "totesys"
 LAYOUT = "{table_name}/load_date={load_date}/{load_id}.{file_id}.{ext}"
-LOADS_TABLE = "_dlt_loads"
+COMPLETION_MARKERS = ("_dlt_loads", "_dlt_pipeline_state")
 
 
 def bucket_url(url: str) -> str:
@@ -47,15 +49,14 @@ class Lake:
 
     def completed_loads(self, after: str | None = None) -> list[str]:
         """Ids of the completed loads newer than `after`, oldest first."""
-        folder = f"{self.root}/{LOADS_TABLE}"
-        if not self.fs.exists(folder):
-            return []
-        ids = [
-            Path(name).name.split("__", 1)[1].removesuffix(".jsonl")
-            for name in self.fs.ls(folder, detail=False)
-        ]
-        newer = [i for i in ids if after is None or float(i) > float(after)]
-        return sorted(newer, key=float)
+        ids: set[str] = set()
+        for marker in COMPLETION_MARKERS:
+            folder = f"{self.root}/{marker}"
+            if self.fs.exists(folder):
+                # <name>__<load_id>.jsonl or <pipeline>__<load_id>__<hash>.jsonl
+                names = (Path(path).stem for path in self.fs.ls(folder, detail=False))
+                ids.update(name.split("__")[1] for name in names)
+        return sorted((i for i in ids if after is None or float(i) > float(after)), key=float)
 
     def files(self, table: str, load_id: str) -> list[str]:
         """The parquet files one load wrote for one table (none if it had no rows)."""

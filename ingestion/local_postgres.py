@@ -113,6 +113,7 @@ class LocalPostgres:
         args = ["--encoding=UTF8", "--locale=C", "-U", SUPERUSER]
         if self.password:
             pwfile = self.data_dir.parent / f".{self.data_dir.name}.pw"
+            pwfile.touch(mode=0o600)
             pwfile.write_text(self.password)
             self._give_to_service_user(pwfile)
             args += ["--auth=scram-sha-256", f"--pwfile={pwfile}"]
@@ -161,11 +162,10 @@ class LocalPostgres:
             check=False,
         )
         if result.returncode != 0:
-            log = self.data_dir / "server.log"
-            tail = "\n".join(log.read_text().splitlines()[-5:]) if log.exists() else ""
+            output = " ".join((result.stderr or result.stdout).split())
             raise TotesError(
-                f"embedded Postgres: {program} failed: {result.stderr.strip() or result.stdout}"
-                + (f"\nserver log ({log}):\n{tail}" if tail else "")
+                f"embedded Postgres: {program} failed: {output} "
+                f"(server log: {self.data_dir / 'server.log'})"
             )
 
     def _give_to_service_user(self, path: Path) -> None:

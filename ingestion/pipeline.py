@@ -5,8 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from tempfile import TemporaryDirectory
 
 from ingestion.config import Settings
+from ingestion.database import run_lock
 from ingestion.export import export
 from ingestion.extract import extract
 from ingestion.load import RAW_SCHEMA, load
@@ -34,36 +37,39 @@ class RunReport:
 
 
 def run(settings: Settings, on_stage: Callable[[StageResult], None] = lambda _: None) -> RunReport:
-    """Run every stage once. Any failure raises; the next run picks up where this one stopped.
+    """Run every stage once, holding the warehouse's run lock. Any failure raises; the next run
+    picks up where this one stopped.
 
     Call `ingestion.database.preflight` first for a clear error when a database is unreachable.
     """
-    pipelines_dir = settings.home / "dlt"
     report = RunReport()
+    with run_lock(settings.warehouse_url), TemporaryDirectory(prefix="totes-dlt-") as work:
+        # dlt's working folder lives for one run: its state always comes from the lake and
+        # the warehouse, as in a container, so a stale local copy can never skip data.
+        dlt_dir = Path(work)
 
-    def stage(name: str, work: Callable[[], tuple[dict[str, int], str]]) -> None:
-        started = time.perf_counter()
-        rows, detail = work()
-        result = StageResult(name, time.perf_counter() - started, rows, detail)
-        report.stages.append(result)
-        on_stage(result)
+        def extract_stage() -> tuple[dict[str, int], str]:
+            return extract(settings.source_url, settings.lake_url, dlt_dir), settings.lake_url
 
-    stage(
-        "extract",
-        lambda: (extract(settings.source_url, settings.lake_url, pipelines_dir), settings.lake_url),
-    )
-    stage(
-        "load",
-        lambda: (load(settings.lake_url, settings.warehouse_url, pipelines_dir), RAW_SCHEMA),
-    )
+        def load_stage() -> tuple[dict[str, int], str]:
+            return load(settings.lake_url, settings.warehouse_url, dlt_dir), RAW_SCHEMA
 
-    def transform() -> tuple[dict[str, int], str]:
-        summary = dbt_build(settings.warehouse_url)
-        return {}, f"{summary.passed} models, seeds and tests passed, {summary.warned} warned"
+        def dbt_stage() -> tuple[dict[str, int], str]:
+            summary = dbt_build(settings.warehouse_url)
+            return {}, f"{summary.passed} models, seeds and tests passed, {summary.warned} warned"
 
-    stage("dbt", transform)
-    stage(
-        "export",
-        lambda: (export(settings.warehouse_url, settings.processed_url), settings.processed_url),
-    )
+        def export_stage() -> tuple[dict[str, int], str]:
+            return export(settings.warehouse_url, settings.processed_url), settings.processed_url
+
+        for name, work_of_stage in (
+            ("extract", extract_stage),
+            ("load", load_stage),
+            ("dbt", dbt_stage),
+            ("export", export_stage),
+        ):
+            started = time.perf_counter()
+            rows, detail = work_of_stage()
+            result = StageResult(name, time.perf_counter() - started, rows, detail)
+            report.stages.append(result)
+            on_stage(result)
     return report

@@ -4,18 +4,11 @@
     with
 
     raw_versions as (
-        select distinct on ({{ id_column }}, last_updated)
-            {{ id_column }},
-            last_updated,
-            {{ amount }} as amount
-        from {{ source('totesys', source_table) }}
-        order by {{ id_column }} asc, last_updated asc
+        {{ dedupe_versions(source('totesys', source_table), id_column) }}
     ),
 
     raw_latest as (
-        select distinct on ({{ id_column }}) amount
-        from raw_versions
-        order by {{ id_column }} asc, last_updated desc
+        {{ latest_versions('raw_versions', id_column) }}
     ),
 
     fact_latest as (
@@ -35,7 +28,7 @@
         union all
         select
             'latest total of {{ amount }}' as measure,
-            (select sum(amount) from raw_latest) as raw_value,
+            (select sum({{ amount }}) from raw_latest) as raw_value,
             (select sum({{ amount }}) from fact_latest) as fact_value
     )
 

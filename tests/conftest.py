@@ -81,8 +81,9 @@ def query(url: str, sql: str, params: tuple[object, ...] = ()) -> list[tuple[obj
         conn.close()
 
 
-def totes(*args: str, env: dict[str, str], cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    """Run the real `totes` console script in a child process."""
+def totes(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the real `totes` console script in a child process, in `cwd` (never the repo, whose
+    .env and .totes/ belong to the developer)."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("TOTES_")}
     environ.update(env)
     return subprocess.run(
@@ -105,3 +106,11 @@ def execute(url: str, sql: str) -> None:
             cur.execute(sql)
     finally:
         conn.close()
+
+
+def columns_by_table(rows: list[tuple[object, ...]]) -> dict[str, list[tuple[object, ...]]]:
+    """(table, column, type, nullable) rows -> {table: [(column, type, nullable), ...]}."""
+    tables: dict[str, list[tuple[object, ...]]] = {}
+    for table, *column in rows:
+        tables.setdefault(str(table), []).append(tuple(column))
+    return tables

@@ -6,8 +6,10 @@ import socket
 from pathlib import Path
 
 import psutil
+import psycopg2
 import pytest
 
+from ingestion.database import RUN_LOCK_KEY
 from ingestion.local_postgres import LocalPostgres
 from tests.conftest import execute, free_port, query, totes
 
@@ -50,35 +52,35 @@ def test_local_up_is_idempotent_keeps_data_across_restarts_and_down_leaves_no_pr
     tmp_path: Path,
 ) -> None:
     env = local_env(tmp_path, free_port())
-    assert totes("local", "up", env=env).returncode == 0
-    assert totes("local", "up", env=env).returncode == 0  # already running: fine
-    status = totes("local", "status", env=env)
+    assert totes("local", "up", env=env, cwd=tmp_path).returncode == 0
+    assert totes("local", "up", env=env, cwd=tmp_path).returncode == 0  # already running: fine
+    status = totes("local", "status", env=env, cwd=tmp_path)
     assert "running" in status.stdout and "(embedded)" in status.stdout
     server = LocalPostgres(tmp_path / "postgres", int(env["TOTES_LOCAL_PORT"]))
     execute(server.url("warehouse"), "create table kept (x int); insert into kept values (42)")
     pid = server.status().pid
-    assert totes("local", "down", env=env).returncode == 0
+    assert totes("local", "down", env=env, cwd=tmp_path).returncode == 0
     assert pid is not None and not alive(pid)
     assert not [
         p.pid
         for p in psutil.process_iter(["cmdline"])
         if str(tmp_path) in " ".join(p.info["cmdline"] or []) and alive(p.pid)
     ]
-    assert "stopped" in totes("local", "status", env=env).stdout
-    assert totes("local", "up", env=env).returncode == 0
+    assert "stopped" in totes("local", "status", env=env, cwd=tmp_path).stdout
+    assert totes("local", "up", env=env, cwd=tmp_path).returncode == 0
     assert query(server.url("warehouse"), "select x from kept") == [(42,)]
-    totes("local", "down", env=env)
+    totes("local", "down", env=env, cwd=tmp_path)
 
 
 def test_commands_start_the_embedded_postgres_when_no_url_is_set(tmp_path: Path) -> None:
     env = local_env(tmp_path, free_port())
-    result = totes("source", "init", "--scale", "0.01", env=env)
+    result = totes("source", "init", "--scale", "0.01", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "created totesys" in result.stdout
     server = LocalPostgres(tmp_path / "postgres", int(env["TOTES_LOCAL_PORT"]))
     assert server.status().running
     assert query(server.url("totesys"), "select count(*) from currency") == [(3,)]
-    totes("local", "down", env=env)
+    totes("local", "down", env=env, cwd=tmp_path)
 
 
 def test_run_uses_postgres_from_the_urls_with_a_password_and_not_the_embedded_one(
@@ -91,8 +93,8 @@ def test_run_uses_postgres_from_the_urls_with_a_password_and_not_the_embedded_on
         "TOTES_LAKE_URL": str(tmp_path / "lake"),
         "TOTES_PROCESSED_URL": str(tmp_path / "processed"),
     }
-    assert totes("source", "init", "--scale", "0.01", env=env).returncode == 0
-    result = totes("run", env=env)
+    assert totes("source", "init", "--scale", "0.01", env=env, cwd=tmp_path).returncode == 0
+    result = totes("run", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert SECRET not in result.stdout + result.stderr
     assert "done in" in result.stdout
@@ -111,7 +113,7 @@ def test_unreachable_source_is_one_line_naming_it_with_no_traceback(tmp_path: Pa
         "TOTES_SOURCE_URL": f"postgresql://reader:{SECRET}@127.0.0.1:{port}/totesys",
         "TOTES_WAREHOUSE_URL": f"postgresql://postgres:{SECRET}@127.0.0.1:{port}/warehouse",
     }
-    result = totes("run", env=env)
+    result = totes("run", env=env, cwd=tmp_path)
     assert_one_line_error(
         result, f"cannot connect to the source database at 127.0.0.1:{port}/totesys", "refused"
     )
@@ -127,15 +129,14 @@ def test_wrong_password_is_one_line_and_never_shows_the_password(
         "TOTES_SOURCE_URL": password_postgres.url("totesys").replace(SECRET, "wrong-" + SECRET),
         "TOTES_WAREHOUSE_URL": password_postgres.url("warehouse"),
     }
-    result = totes("run", env=env)
+    result = totes("run", env=env, cwd=tmp_path)
     assert_one_line_error(result, "source database", "password authentication failed")
     assert "wrong-" not in result.stderr
 
 
 def test_a_malformed_url_names_the_variable(tmp_path: Path) -> None:
-    result = totes(
-        "run", env={**local_env(tmp_path, free_port()), "TOTES_SOURCE_URL": "mysql://x@h/db"}
-    )
+    env = {**local_env(tmp_path, free_port()), "TOTES_SOURCE_URL": "mysql://x@h/db"}
+    result = totes("run", env=env, cwd=tmp_path)
     assert_one_line_error(result, "TOTES_SOURCE_URL must look like postgresql://")
     assert result.returncode == 2
 
@@ -145,5 +146,26 @@ def test_a_port_taken_by_something_else_is_a_clear_error(tmp_path: Path) -> None
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         env = local_env(tmp_path, squatter.getsockname()[1])
-        result = totes("local", "up", env=env)
+        result = totes("local", "up", env=env, cwd=tmp_path)
     assert_one_line_error(result, "is in use", "TOTES_LOCAL_PORT")
+
+
+def test_a_second_run_while_one_holds_the_warehouse_skips_cleanly(
+    password_postgres: LocalPostgres, tmp_path: Path
+) -> None:
+    env = {
+        **local_env(tmp_path, free_port()),
+        "TOTES_SOURCE_URL": password_postgres.url("totesys"),
+        "TOTES_WAREHOUSE_URL": password_postgres.url("warehouse"),
+        "TOTES_LAKE_URL": str(tmp_path / "lake"),
+    }
+    holder = psycopg2.connect(password_postgres.url("warehouse"))
+    try:
+        with holder.cursor() as cur:  # what a running `totes run` holds
+            cur.execute("select pg_advisory_lock(%s)", (RUN_LOCK_KEY,))
+        result = totes("run", env=env, cwd=tmp_path)
+    finally:
+        holder.close()
+    assert result.returncode == 0, result.stderr
+    assert "skipped: another totes run holds this warehouse's run lock" in result.stdout
+    assert not (tmp_path / "lake").exists()

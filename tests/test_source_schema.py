@@ -10,7 +10,7 @@ from ingestion.config import Settings
 from ingestion.errors import TotesError
 from ingestion.local_postgres import LocalPostgres
 from ingestion.source.generate import TABLES, Sizes, build_tables, init_source
-from tests.conftest import create_database, query
+from tests.conftest import columns_by_table, create_database, query
 
 # From shared/spec/totesys-source.md: (column, type, nullable) besides created_at/last_updated.
 SPEC: dict[str, list[tuple[str, str, bool]]] = {
@@ -143,9 +143,7 @@ def test_every_table_has_the_spec_columns_types_and_nullability(source_url: str)
         "where n.nspname = 'public' and c.relkind = 'r' and a.attnum > 0 and not a.attisdropped "
         "order by c.relname, a.attnum",
     )
-    actual: dict[str, list[tuple[object, ...]]] = {}
-    for table, column, type_, nullable in rows:
-        actual.setdefault(str(table), []).append((column, type_, nullable))
+    actual = columns_by_table(rows)
     expected = {table: columns + TIMESTAMPS for table, columns in SPEC.items()}
     prisma = actual.pop("_prisma_migrations")
     assert actual == expected

@@ -10,16 +10,19 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.dataset as ds
 import pytest
 
 from ingestion.config import Settings
 from ingestion.database import preflight
+from ingestion.export import export
 from ingestion.local_postgres import LocalPostgres
 from ingestion.pipeline import run
 from ingestion.source.churn import now_utc
 from ingestion.source.generate import init_source
 from ingestion.transform import PROJECT_DIR, dbt_build, run_dbt
-from tests.conftest import execute, new_stack, query
+from tests.conftest import columns_by_table, execute, new_stack, query
 
 INT, DATE, TIME, VC, BOOL = (
     "integer",
@@ -174,9 +177,7 @@ def test_star_tables_names_columns_and_types_match_the_spec(
         "where c.table_schema = 'public' and t.table_type = 'BASE TABLE' "
         "order by c.table_name, c.ordinal_position",
     )
-    actual: dict[str, list[tuple[object, ...]]] = {}
-    for table, column, type_, nullable in rows:
-        actual.setdefault(str(table), []).append((column, type_, nullable))
+    actual = columns_by_table(rows)
     assert actual == SPEC
 
 
@@ -267,10 +268,12 @@ def test_replaying_the_same_raw_data_adds_nothing(warehouse: tuple[Settings, Cha
     settings, _ = warehouse
     before = mart_fingerprints(settings.warehouse_url)
     for table in ("payment", "sales_order", "purchase_order", "address", "department"):
-        # a replayed lake load: every raw row a second time, from another lake load
+        # a replayed lake load: every raw row a second time, tagged with another lake load
         execute(
             settings.warehouse_url,
-            f"insert into totesys_raw.{table} select * from totesys_raw.{table}",
+            f"create temp table replay as select * from totesys_raw.{table};"
+            "update replay set _lake_load_id = '9999999999.0';"
+            f"insert into totesys_raw.{table} select * from replay;",
         )
     dbt_build(settings.warehouse_url)
     assert mart_fingerprints(settings.warehouse_url) == before
@@ -293,13 +296,45 @@ def test_example_analyses_answer_from_the_warehouse(warehouse: tuple[Settings, C
         assert query(settings.warehouse_url, analysis.read_text()), analysis.name
 
 
-def test_full_refresh_rebuilds_the_same_fact_versions_from_raw(
+def test_full_refresh_rebuilds_the_same_fact_versions_and_the_export_follows(
     warehouse: tuple[Settings, Changes],
 ) -> None:
     settings, _ = warehouse
-    incremental = facts_without_record_ids(settings.warehouse_url)
-    dbt_build(settings.warehouse_url, "--full-refresh")
-    assert facts_without_record_ids(settings.warehouse_url) == incremental
+    wh = settings.warehouse_url
+    # A late version (older than the newest loaded): incremental runs append it last, a full
+    # refresh numbers it among its peers, so the record ids really change.
+    execute(
+        wh,
+        "create temp table late as select * from totesys_raw.payment "
+        "where payment_id = (select min(payment_id) from totesys_raw.payment) limit 1;"
+        "update late set last_updated = last_updated + interval '1 millisecond', "
+        "_lake_load_id = '9999999999.5';"
+        "insert into totesys_raw.payment select * from late;",
+    )
+    dbt_build(wh)
+    export(wh, settings.processed_url)
+    incremental = facts_without_record_ids(wh)
+    numbering_before = exported_versions(settings, "fact_payment", "payment_record_id")
+
+    dbt_build(wh, "--full-refresh")
+    assert facts_without_record_ids(wh) == incremental
+    export(wh, settings.processed_url)
+    renumbered = query(
+        wh,
+        "select payment_record_id, payment_id, last_updated_date, last_updated_time "
+        "from fact_payment order by 1",
+    )
+    assert renumbered != numbering_before  # the late version moved
+    assert exported_versions(settings, "fact_payment", "payment_record_id") == renumbered
+
+
+def exported_versions(settings: Settings, fact: str, record_id: str) -> list[tuple[object, ...]]:
+    """(record id, source id, last_updated date and time) of every exported row, by record id."""
+    source_id = SPEC[fact][1][0]
+    columns = [record_id, source_id, "last_updated_date", "last_updated_time"]
+    by_date = ds.partitioning(pa.schema([("last_updated_date", pa.date32())]), flavor="hive")
+    data = ds.dataset(Path(settings.processed_url) / fact, partitioning=by_date).to_table(columns)
+    return sorted(zip(*(data.column(c).to_pylist() for c in columns), strict=True))
 
 
 def test_the_purchase_fact_table_name_is_set_in_one_place(
