@@ -2,13 +2,22 @@
 
 dlt keeps the cursor per table in its pipeline state, which it stores in the lake together with
 the load, so progress never runs ahead of the data that is durably in the lake.
+
+Each run reads again the LOOKBACK before the cursor: a long source transaction can commit rows
+stamped earlier than rows a previous run already read. Versions (id, last_updated) already
+extracted inside that window are remembered in the same state and dropped, so the lake gets
+each version once, and the remembered set stays as small as the window.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import dlt
+import pyarrow as pa
+import pyarrow.compute as pc
 from dlt.sources.sql_database import sql_database
 
 from ingestion.config import sqlalchemy_url
@@ -16,6 +25,7 @@ from ingestion.lake import DATASET, LAYOUT, bucket_url, load_date_placeholder
 from ingestion.source.generate import TABLES
 
 PIPELINE = "totes_extract"
+LOOKBACK = timedelta(minutes=10)
 
 
 def extract_pipeline(lake_url: str, pipelines_dir: Path) -> dlt.Pipeline:
@@ -45,13 +55,54 @@ def totesys_source(source_url: str) -> dlt.sources.DltSource:
     )
     for name, resource in source.resources.items():
         resource.apply_hints(
-            # Closed range [last, ...) plus dedup of rows at the boundary: `last_updated` is not
-            # unique, so rows sharing the newest timestamp may arrive in two runs.
-            incremental=dlt.sources.incremental("last_updated"),
+            # [last - LOOKBACK, ...): dlt drops its own boundary dedup when a lag is set, and
+            # keep_unseen_versions below does it for the whole window instead.
+            incremental=dlt.sources.incremental("last_updated", lag=LOOKBACK.total_seconds()),
             primary_key=f"{name}_id",
             write_disposition="append",
         )
+        resource.add_map(keep_unseen_versions(name, f"{name}_id"))
     return source
+
+
+def keep_unseen_versions(table: str, id_column: str) -> Callable[[pa.Table], pa.Table]:
+    """A dlt map step: drop versions already extracted, remember the ones inside the window.
+
+    State: {"last_updated": newest seen, "versions": ["<id>@<last_updated>", ...]} for the
+    versions no older than newest - LOOKBACK, i.e. the only ones a later run can read again.
+    """
+    extracted_before: set[str] | None = None  # the remembered set as this run found it
+
+    def keep_unseen(rows: pa.Table) -> pa.Table:
+        nonlocal extracted_before
+        state = dlt.current.resource_state(table).setdefault("window", {})
+        if extracted_before is None:
+            extracted_before = set(state.get("versions", []))
+        if extracted_before:  # dlt delivers only rows inside the old window or newer
+            unseen = [key not in extracted_before for key in _version_keys(rows, id_column)]
+            rows = rows.filter(pa.array(unseen, pa.bool_()))
+        if rows.num_rows == 0:
+            return rows
+        stamps = rows.column("last_updated")
+        newest = max(filter(None, [pc.max(stamps).as_py(), _parse(state.get("last_updated"))]))
+        window_start = newest - LOOKBACK
+        recent = rows.filter(pc.greater_equal(stamps, pa.scalar(window_start, stamps.type)))
+        remembered = set(state.get("versions", [])) | set(_version_keys(recent, id_column))
+        state["versions"] = sorted(k for k in remembered if _parse(k.split("@")[1]) >= window_start)
+        state["last_updated"] = newest.isoformat()
+        return rows
+
+    return keep_unseen
+
+
+def _version_keys(rows: pa.Table, id_column: str) -> list[str]:
+    ids = rows.column(id_column).to_pylist()
+    stamps = rows.column("last_updated").to_pylist()
+    return [f"{i}@{t.isoformat()}" for i, t in zip(ids, stamps, strict=True)]
+
+
+def _parse(stamp: str | None) -> datetime | None:
+    return datetime.fromisoformat(stamp) if stamp else None
 
 
 def extract(source_url: str, lake_url: str, pipelines_dir: Path) -> dict[str, int]:
