@@ -127,7 +127,7 @@ def source_init(scale: float, seed: int, reset: bool) -> None:
     from ingestion.source.generate import init_source
 
     settings = load_settings()
-    preflight(settings, "source")
+    preflight(settings, "source", on_retry=_retrying)
     started = time.perf_counter()
     counts = init_source(settings.source_url, scale, seed, reset=reset)
     seconds = time.perf_counter() - started
@@ -158,7 +158,7 @@ def source_churn(orders: int, payments_paid: int, updates: int, seed: int | None
     from ingestion.source.churn import churn
 
     settings = load_settings()
-    preflight(settings, "source")
+    preflight(settings, "source", on_retry=_retrying)
     result = churn(
         settings.source_url, orders, payments_paid, updates,
         seed if seed is not None else random.randrange(2**31),
@@ -176,7 +176,7 @@ def run_command() -> None:
     from ingestion.database import preflight
 
     settings = load_settings()
-    preflight(settings)  # before importing dbt and dlt, which takes seconds
+    preflight(settings, on_retry=_retrying)  # before importing dbt and dlt (seconds)
     from ingestion.pipeline import StageResult, run
 
     click.echo(f"totes run: {describe(settings.source_url)} -> {describe(settings.warehouse_url)}")
@@ -188,8 +188,12 @@ def run_command() -> None:
         if stage.rows and stage.name != "dbt":
             click.echo(f"{'':20}{_table_counts(stage.rows)}")
 
-    report = run(settings, on_stage=show)
+    report = run(settings, on_stage=show, on_retry=_retrying)
     click.echo(f"done in {report.seconds:.1f} s")
+
+
+def _retrying(message: str) -> None:
+    click.echo(f"totes: retrying: {_safe(message)}", err=True)
 
 
 def _table_counts(counts: dict[str, int]) -> str:

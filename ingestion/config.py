@@ -31,6 +31,7 @@ class Settings:
     processed_url: str
     home: Path
     local_port: int
+    retry_seconds: float  # how long transient failures are retried before giving up
     # True when the URL was not given, so the embedded Postgres must serve it.
     embedded_source: bool
     embedded_warehouse: bool
@@ -64,6 +65,7 @@ def load_settings(
         processed_url=values.get("TOTES_PROCESSED_URL") or str(home / "processed"),
         home=home,
         local_port=port,
+        retry_seconds=_seconds(values.get("TOTES_RETRY_SECONDS", "60")),
         embedded_source=not source,
         embedded_warehouse=not warehouse,
     )
@@ -76,6 +78,16 @@ def _port(text: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise ConfigError(f"TOTES_LOCAL_PORT must be a TCP port number, got {text!r}")
     return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1
+    if seconds < 0:
+        raise ConfigError(f"TOTES_RETRY_SECONDS must be a number of seconds, got {text!r}")
+    return seconds
 
 
 def parse_postgres_url(url: str, name: str) -> URL:

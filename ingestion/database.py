@@ -2,34 +2,49 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg2
 from sqlalchemy.engine import make_url
 
 from ingestion.config import Settings, describe
-from ingestion.errors import ConnectionFailed, RunInProgress
+from ingestion.errors import ConnectionFailed, RunInProgress, TransientFailure
 from ingestion.local_postgres import ensure_embedded
+from ingestion.retry import with_retries
 
 
-def preflight(settings: Settings, *roles: str) -> None:
-    """Start the embedded Postgres if it serves a URL, then check the named databases answer."""
+def preflight(
+    settings: Settings, *roles: str, on_retry: Callable[[str], None] = lambda _: None
+) -> None:
+    """Start the embedded Postgres if it serves a URL, then check the named databases answer,
+    retrying transient failures for up to settings.retry_seconds."""
     ensure_embedded(settings)
     urls = {"source": settings.source_url, "warehouse": settings.warehouse_url}
     for role in roles or tuple(urls):
-        check_connection(urls[role], role)
+        check_connection(urls[role], role, settings.retry_seconds, on_retry)
 
 
-def check_connection(url: str, role: str) -> None:
+def check_connection(
+    url: str,
+    role: str,
+    retry_seconds: float = 0,
+    on_retry: Callable[[str], None] = lambda _: None,
+) -> None:
     """Fail with one clear line if the `role` database ("source", ...) cannot be used."""
+    where = f"the {role} database at {describe(url)}"
     try:
-        psycopg2.connect(url, connect_timeout=10).close()
+        with_retries(
+            lambda: psycopg2.connect(url, connect_timeout=10).close(),
+            f"connecting to {where}",
+            retry_seconds,
+            on_retry=lambda message: on_retry(scrub(message, url)),
+        )
+    except TransientFailure as error:
+        raise TransientFailure(scrub(str(error), url)) from None
     except psycopg2.OperationalError as error:
         reason = scrub(" ".join(str(error).split()), url)  # libpq's lines, as one
-        raise ConnectionFailed(
-            f"cannot connect to the {role} database at {describe(url)}: {reason}"
-        ) from None
+        raise ConnectionFailed(f"cannot connect to {where}: {reason}") from None
 
 
 def scrub(text: str, *urls: str) -> str:

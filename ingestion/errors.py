@@ -14,9 +14,16 @@ class ConfigError(TotesError):
 
 
 class ConnectionFailed(TotesError):
-    """A database or object store could not be reached or refused the credentials."""
+    """A database refused the connection for good: bad credentials, an unknown database."""
 
     exit_code = 3
+
+
+class TransientFailure(TotesError):
+    """A transient failure (network, server restart, S3 5xx) outlasted the retries: the next
+    scheduled run will probably succeed, and nothing was lost."""
+
+    exit_code = 75  # EX_TEMPFAIL
 
 
 class RunInProgress(TotesError):

@@ -13,6 +13,7 @@ from ingestion.database import run_lock
 from ingestion.export import export
 from ingestion.extract import extract
 from ingestion.load import RAW_SCHEMA, load
+from ingestion.retry import with_retries
 from ingestion.transform import dbt_build
 
 
@@ -36,7 +37,11 @@ class RunReport:
         return sum(s.seconds for s in self.stages)
 
 
-def run(settings: Settings, on_stage: Callable[[StageResult], None] = lambda _: None) -> RunReport:
+def run(
+    settings: Settings,
+    on_stage: Callable[[StageResult], None] = lambda _: None,
+    on_retry: Callable[[str], None] = lambda _: None,
+) -> RunReport:
     """Run every stage once, holding the warehouse's run lock. Any failure raises; the next run
     picks up where this one stopped.
 
@@ -68,7 +73,10 @@ def run(settings: Settings, on_stage: Callable[[StageResult], None] = lambda _: 
             ("export", export_stage),
         ):
             started = time.perf_counter()
-            rows, detail = work_of_stage()
+            # every stage is idempotent, so a transient failure re-runs the whole stage
+            rows, detail = with_retries(
+                work_of_stage, f"the {name} stage", settings.retry_seconds, on_retry
+            )
             result = StageResult(name, time.perf_counter() - started, rows, detail)
             report.stages.append(result)
             on_stage(result)

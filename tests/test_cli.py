@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 from pathlib import Path
 
 import psutil
@@ -11,6 +12,7 @@ import pytest
 
 from ingestion.database import RUN_LOCK_KEY
 from ingestion.local_postgres import LocalPostgres
+from ingestion.source.generate import init_source
 from tests.conftest import execute, free_port, query, totes
 
 SECRET = "s3cret-Pa55word"
@@ -39,13 +41,16 @@ def local_env(home: Path, port: int) -> dict[str, str]:
 
 
 def assert_one_line_error(result, *must_contain: str) -> None:  # type: ignore[no-untyped-def]
+    """Exactly one error line (after any retry notices), no traceback, no password."""
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
-    assert lines and lines[0].startswith("totes: error: "), result.stderr
+    errors = [line for line in lines if line.startswith("totes: error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0], result.stderr
+    assert all(line.startswith("totes: ") for line in lines), result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert SECRET not in result.stderr + result.stdout
     for text in must_contain:
-        assert text in lines[0], lines[0]
+        assert text in errors[0], errors[0]
 
 
 def test_local_up_is_idempotent_keeps_data_across_restarts_and_down_leaves_no_process(
@@ -106,19 +111,48 @@ def test_run_uses_postgres_from_the_urls_with_a_password_and_not_the_embedded_on
     assert not (tmp_path / "postgres").exists()
 
 
-def test_unreachable_source_is_one_line_naming_it_with_no_traceback(tmp_path: Path) -> None:
+def test_an_unreachable_source_is_retried_then_one_line_and_exit_75(tmp_path: Path) -> None:
     port = free_port()
     env = {
         **local_env(tmp_path, free_port()),
         "TOTES_SOURCE_URL": f"postgresql://reader:{SECRET}@127.0.0.1:{port}/totesys",
         "TOTES_WAREHOUSE_URL": f"postgresql://postgres:{SECRET}@127.0.0.1:{port}/warehouse",
+        "TOTES_RETRY_SECONDS": "3",
     }
     result = totes("run", env=env, cwd=tmp_path)
     assert_one_line_error(
-        result, f"cannot connect to the source database at 127.0.0.1:{port}/totesys", "refused"
+        result, f"connecting to the source database at 127.0.0.1:{port}/totesys", "refused"
     )
-    assert result.returncode == 3
+    assert result.returncode == 75  # transient: the scheduler's next run may succeed
+    assert "totes: retrying: connecting to the source database" in result.stderr
     assert not (tmp_path / "lake").exists()  # nothing was written anywhere
+
+
+def test_a_source_that_comes_back_within_the_retry_budget_just_works(
+    password_postgres: LocalPostgres, tmp_path: Path
+) -> None:
+    source = LocalPostgres(tmp_path / "flaky", free_port())
+    source.start(databases=("totesys",))
+    init_source(source.url("totesys"), scale=0.01, seed=2)
+    source.stop()
+    restart = threading.Timer(3.0, source.start)  # a Postgres restart, seen from outside
+    env = {
+        **local_env(tmp_path, free_port()),
+        "TOTES_SOURCE_URL": source.url("totesys"),
+        "TOTES_WAREHOUSE_URL": password_postgres.url("warehouse"),
+        "TOTES_LAKE_URL": str(tmp_path / "lake"),
+        "TOTES_PROCESSED_URL": str(tmp_path / "processed"),
+        "TOTES_RETRY_SECONDS": "120",
+    }
+    restart.start()
+    try:
+        result = totes("run", env=env, cwd=tmp_path)
+    finally:
+        restart.join()
+        source.stop()
+    assert result.returncode == 0, result.stderr
+    assert "totes: retrying: connecting to the source database" in result.stderr
+    assert "done in" in result.stdout
 
 
 def test_wrong_password_is_one_line_and_never_shows_the_password(
@@ -132,6 +166,7 @@ def test_wrong_password_is_one_line_and_never_shows_the_password(
     result = totes("run", env=env, cwd=tmp_path)
     assert_one_line_error(result, "source database", "password authentication failed")
     assert "wrong-" not in result.stderr
+    assert result.returncode == 3 and "retrying" not in result.stderr  # permanent: no retries
 
 
 def test_a_malformed_url_names_the_variable(tmp_path: Path) -> None:
