@@ -1,0 +1,157 @@
+"""The crash harness: SIGKILL `totes run` at many points, run again, and lose or double nothing.
+
+Each kill point is a real child process killed just before the Nth call of a function in the
+stage under attack. Kill points come in pairs, so the second killed run also meets whatever
+the first left half-done. After them, one normal run must finish the work. Then every version the
+source ever had (recorded after each churn) is in each fact exactly once, the processed zone
+holds exactly the warehouse's fact records, and at the end dims and current state equal a
+reference warehouse built by one clean run over the same source.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from ingestion.config import Settings
+from ingestion.database import preflight
+from ingestion.local_postgres import LocalPostgres
+from ingestion.pipeline import run
+from ingestion.source.churn import churn
+from ingestion.source.generate import init_source
+from tests.conftest import REPO, create_database, new_stack, query
+from tests.test_star_schema import SPEC, mart_fingerprints
+
+FACTS = {  # fact -> (source table, record id)
+    "fact_sales_order": ("sales_order", "sales_record_id"),
+    "fact_purchase_orders": ("purchase_order", "purchase_record_id"),
+    "fact_payment": ("payment", "payment_record_id"),
+}
+KILL_POINTS = [
+    # before and during extract (dlt -> local lake)
+    "ingestion.pipeline:extract:1",
+    "fsspec.implementations.local:LocalFileSystem.put_file:1",
+    "fsspec.implementations.local:LocalFileSystem.put_file:4",
+    "dlt.destinations.impl.filesystem.filesystem:FilesystemClient._store_current_state:1",
+    "dlt.destinations.impl.filesystem.filesystem:FilesystemClient._store_load:1",
+    # between extract and load, and during load (lake -> totesys_raw)
+    "ingestion.pipeline:load:1",
+    "ingestion.lake:Lake.open:1",
+    "ingestion.lake:Lake.open:4",
+    "dlt.destinations.impl.postgres.postgres:PostgresCsvCopyJob.run:1",
+    "dlt.destinations.impl.postgres.postgres:PostgresCsvCopyJob.run:3",
+    "dlt.destinations.impl.postgres.postgres:PostgresClient.complete_load:1",
+    # between load and dbt, and during dbt
+    "ingestion.pipeline:dbt_build:1",
+    "dbt.adapters.sql.connections:SQLConnectionManager.add_query:15",
+    "dbt.adapters.sql.connections:SQLConnectionManager.add_query:80",
+    "dbt.adapters.sql.connections:SQLConnectionManager.add_query:200",
+    # between dbt and export, and during export (warehouse -> processed zone)
+    "ingestion.pipeline:export:1",
+    "ingestion.export:ProcessedZone.replace_snapshot:1",
+    "ingestion.export:ProcessedZone.replace_snapshot:5",
+    "fsspec.implementations.local:LocalFileSystem.mv:2",
+    "ingestion.export:ProcessedZone.append_partitioned:1",
+    "ingestion.export:ProcessedZone.append_partitioned:2",
+    "ingestion.export:ProcessedZone.record_exported:1",
+    "ingestion.export:ProcessedZone.record_exported:3",
+]
+
+
+def killed_run(settings: Settings, kill_at: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOTES_")}
+    env.update(
+        TOTES_SOURCE_URL=settings.source_url,
+        TOTES_WAREHOUSE_URL=settings.warehouse_url,
+        TOTES_LAKE_URL=settings.lake_url,
+        TOTES_PROCESSED_URL=settings.processed_url,
+        TOTES_HOME=str(settings.home),
+        TOTES_KILL_AT=kill_at,
+        PYTHONPATH=str(REPO),
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "tests.crash_child", "run"],
+        env=env, cwd=cwd, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+
+
+def source_versions(settings: Settings) -> dict[str, set[tuple[object, ...]]]:
+    return {
+        fact: set(query(settings.source_url, f"select {table}_id, last_updated from {table}"))
+        for fact, (table, _) in FACTS.items()
+    }
+
+
+def fact_versions(settings: Settings, fact: str) -> list[tuple[object, ...]]:
+    table, _ = FACTS[fact]
+    return query(
+        settings.warehouse_url,
+        f"select {table}_id, last_updated_date + last_updated_time from {fact}",
+    )
+
+
+def exported_record_ids(settings: Settings, fact: str) -> list[int]:
+    _, record_id = FACTS[fact]
+    folder = Path(settings.processed_url) / fact
+    by_date = ds.partitioning(pa.schema([("last_updated_date", pa.date32())]), flavor="hive")
+    data = ds.dataset(folder, partitioning=by_date).to_table(columns=[record_id])
+    return sorted(data.column(0).to_pylist())
+
+
+def test_killed_runs_followed_by_a_normal_run_lose_and_double_nothing(
+    postgres: LocalPostgres, tmp_path: Path
+) -> None:
+    settings = new_stack(postgres, tmp_path / "attacked")
+    preflight(settings)
+    init_source(settings.source_url, scale=0.01, seed=21)
+    run(settings)
+    ever = source_versions(settings)  # every version the source has ever had
+    checked = 0
+    # Kill points in pairs: the second killed run meets the mess the first one left behind.
+    for number in range(0, len(KILL_POINTS), 2):
+        churn(settings.source_url, orders=3, payments_paid=2, updates=2, seed=number)
+        for fact, versions in source_versions(settings).items():
+            ever[fact] |= versions
+        attacked = KILL_POINTS[number : number + 2]
+        for kill_at in attacked:
+            killed = killed_run(settings, kill_at, tmp_path)
+            assert killed.returncode == -signal.SIGKILL, f"{kill_at} never reached: {killed}"
+        run(settings)  # the next scheduled run finishes the work
+        for fact, (_, record_id) in FACTS.items():
+            versions = fact_versions(settings, fact)
+            assert len(versions) == len(set(versions)), f"{fact} doubled a version: {attacked}"
+            assert set(versions) == ever[fact], f"{fact} lost or invented a version: {attacked}"
+            ids = query(settings.warehouse_url, f"select {record_id} from {fact} order by 1")
+            exported = exported_record_ids(settings, fact)
+            assert exported == [r[0] for r in ids], f"{fact} export: {attacked}"
+            checked += len(versions)
+
+    reference = replace(
+        settings,
+        warehouse_url=create_database(postgres, "reference"),
+        lake_url=str(tmp_path / "reference" / "lake"),
+        processed_url=str(tmp_path / "reference" / "processed"),
+    )
+    run(reference)
+    dims = [table for table in SPEC if table.startswith("dim_")]
+    attacked, clean = (
+        mart_fingerprints(settings.warehouse_url),
+        mart_fingerprints(reference.warehouse_url),
+    )
+    assert {t: attacked[t] for t in dims} == {t: clean[t] for t in dims}
+    for fact in FACTS:
+        current = f"select * from {fact}_current"
+        assert {r[1:] for r in query(settings.warehouse_url, current)} == {
+            r[1:] for r in query(reference.warehouse_url, current)
+        }, fact
+    print(
+        f"\ncrash harness: {len(KILL_POINTS)} kill points, {checked} fact versions checked, "
+        "0 mismatches"
+    )
