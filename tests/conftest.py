@@ -58,6 +58,20 @@ def stack_environment(source_url: str, warehouse_url: str, home: Path) -> dict[s
     }
 
 
+def settings_environment(settings: Settings, **extra: str) -> dict[str, str]:
+    """This process's environment, minus any TOTES_ setting, plus `settings` (and `extra`)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOTES_")}
+    env.update(
+        TOTES_SOURCE_URL=settings.source_url,
+        TOTES_WAREHOUSE_URL=settings.warehouse_url,
+        TOTES_LAKE_URL=settings.lake_url,
+        TOTES_PROCESSED_URL=settings.processed_url,
+        TOTES_HOME=str(settings.home),
+        **extra,
+    )
+    return env
+
+
 def new_stack(server: LocalPostgres, home: Path) -> Settings:
     env = stack_environment(
         create_database(server, "totesys"), create_database(server, "warehouse"), home

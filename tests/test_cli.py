@@ -40,6 +40,17 @@ def local_env(home: Path, port: int) -> dict[str, str]:
     return {"TOTES_HOME": str(home), "TOTES_LOCAL_PORT": str(port)}
 
 
+def remote_env(server: LocalPostgres, home: Path) -> dict[str, str]:
+    """Both databases on `server` (with its password), the zones under `home`."""
+    return {
+        **local_env(home, free_port()),
+        "TOTES_SOURCE_URL": server.url("totesys"),
+        "TOTES_WAREHOUSE_URL": server.url("warehouse"),
+        "TOTES_LAKE_URL": str(home / "lake"),
+        "TOTES_PROCESSED_URL": str(home / "processed"),
+    }
+
+
 def assert_one_line_error(result, *must_contain: str) -> None:  # type: ignore[no-untyped-def]
     """Exactly one error line (after any retry notices), no traceback, no password."""
     assert result.returncode != 0
@@ -91,13 +102,7 @@ def test_commands_start_the_embedded_postgres_when_no_url_is_set(tmp_path: Path)
 def test_run_uses_postgres_from_the_urls_with_a_password_and_not_the_embedded_one(
     password_postgres: LocalPostgres, tmp_path: Path
 ) -> None:
-    env = {
-        **local_env(tmp_path, free_port()),
-        "TOTES_SOURCE_URL": password_postgres.url("totesys"),
-        "TOTES_WAREHOUSE_URL": password_postgres.url("warehouse"),
-        "TOTES_LAKE_URL": str(tmp_path / "lake"),
-        "TOTES_PROCESSED_URL": str(tmp_path / "processed"),
-    }
+    env = remote_env(password_postgres, tmp_path)
     assert totes("source", "init", "--scale", "0.01", env=env, cwd=tmp_path).returncode == 0
     result = totes("run", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -188,12 +193,7 @@ def test_a_port_taken_by_something_else_is_a_clear_error(tmp_path: Path) -> None
 def test_a_second_run_while_one_holds_the_warehouse_skips_cleanly(
     password_postgres: LocalPostgres, tmp_path: Path
 ) -> None:
-    env = {
-        **local_env(tmp_path, free_port()),
-        "TOTES_SOURCE_URL": password_postgres.url("totesys"),
-        "TOTES_WAREHOUSE_URL": password_postgres.url("warehouse"),
-        "TOTES_LAKE_URL": str(tmp_path / "lake"),
-    }
+    env = remote_env(password_postgres, tmp_path)
     holder = psycopg2.connect(password_postgres.url("warehouse"))
     try:
         with holder.cursor() as cur:  # what a running `totes run` holds

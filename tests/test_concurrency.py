@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
 
-from ingestion.config import Settings
 from ingestion.database import preflight
 from ingestion.local_postgres import LocalPostgres
 from ingestion.pipeline import run
 from ingestion.source.generate import init_source
-from tests.conftest import create_database, new_stack, query
+from tests.conftest import create_database, new_stack, query, settings_environment
 from tests.test_star_schema import SPEC, facts_without_record_ids, mart_fingerprints
-
-
-def environment(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOTES_")}
-    env.update(
-        TOTES_SOURCE_URL=settings.source_url,
-        TOTES_WAREHOUSE_URL=settings.warehouse_url,
-        TOTES_LAKE_URL=settings.lake_url,
-        TOTES_PROCESSED_URL=settings.processed_url,
-        TOTES_HOME=str(settings.home),
-    )
-    return env
 
 
 def test_two_runs_started_together_leave_the_warehouse_one_clean_run_would(
@@ -38,7 +24,7 @@ def test_two_runs_started_together_leave_the_warehouse_one_clean_run_would(
     totes = str(Path(sys.executable).parent / "totes")
     both = [
         subprocess.Popen(
-            [totes, "run"], env=environment(settings), cwd=tmp_path, text=True,
+            [totes, "run"], env=settings_environment(settings), cwd=tmp_path, text=True,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
         for _ in range(2)

@@ -10,7 +10,6 @@ reference warehouse built by one clean run over the same source.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from ingestion.local_postgres import LocalPostgres
 from ingestion.pipeline import run
 from ingestion.source.churn import churn
 from ingestion.source.generate import init_source
-from tests.conftest import REPO, create_database, new_stack, query
+from tests.conftest import REPO, create_database, new_stack, query, settings_environment
 from tests.test_star_schema import SPEC, mart_fingerprints
 
 FACTS = {  # fact -> (source table, record id)
@@ -66,16 +65,7 @@ KILL_POINTS = [
 
 
 def killed_run(settings: Settings, kill_at: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOTES_")}
-    env.update(
-        TOTES_SOURCE_URL=settings.source_url,
-        TOTES_WAREHOUSE_URL=settings.warehouse_url,
-        TOTES_LAKE_URL=settings.lake_url,
-        TOTES_PROCESSED_URL=settings.processed_url,
-        TOTES_HOME=str(settings.home),
-        TOTES_KILL_AT=kill_at,
-        PYTHONPATH=str(REPO),
-    )
+    env = settings_environment(settings, TOTES_KILL_AT=kill_at, PYTHONPATH=str(REPO))
     return subprocess.run(
         [sys.executable, "-m", "tests.crash_child", "run"],
         env=env, cwd=cwd, capture_output=True, text=True, timeout=600, check=False,
