@@ -44,28 +44,24 @@ class StarTable:
         return self.record_id is not None
 
 
-def star_tables(warehouse_url: str) -> list[StarTable]:
+def star_tables(engine: sa.Engine) -> list[StarTable]:
     """The dim_/fact_ tables in the marts schema; a fact's key is its `*_record_id` column."""
-    engine = sa.create_engine(sqlalchemy_url(warehouse_url))
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                sa.text(
-                    "select t.table_name, "
-                    "  (quote_ident(t.table_schema) || '.' || quote_ident(t.table_name))"
-                    "::regclass::oid::bigint, "
-                    "  min(c.column_name) filter ("
-                    "  where c.column_name like '%%\\_record\\_id') "
-                    "from information_schema.tables t "
-                    "join information_schema.columns c using (table_schema, table_name) "
-                    "where t.table_schema = :schema and t.table_type = 'BASE TABLE' "
-                    "  and (t.table_name like 'dim\\_%%' or t.table_name like 'fact\\_%%') "
-                    "group by t.table_schema, t.table_name order by t.table_name"
-                ),
-                {"schema": MARTS_SCHEMA},
-            ).all()
-    finally:
-        engine.dispose()
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "select t.table_name, "
+                "  (quote_ident(t.table_schema) || '.' || quote_ident(t.table_name))"
+                "::regclass::oid::bigint, "
+                "  min(c.column_name) filter ("
+                "  where c.column_name like '%%\\_record\\_id') "
+                "from information_schema.tables t "
+                "join information_schema.columns c using (table_schema, table_name) "
+                "where t.table_schema = :schema and t.table_type = 'BASE TABLE' "
+                "  and (t.table_name like 'dim\\_%%' or t.table_name like 'fact\\_%%') "
+                "group by t.table_schema, t.table_name order by t.table_name"
+            ),
+            {"schema": MARTS_SCHEMA},
+        ).all()
     return [StarTable(name, oid, record_id) for name, oid, record_id in rows]
 
 
@@ -137,14 +133,14 @@ class ProcessedZone:
         self.fs.mv(temporary, path)
 
 
-def _read(warehouse_url: str, table: StarTable, after: int = 0) -> Iterator[pa.Table]:
+def _read(engine: sa.Engine, table: StarTable, after: int = 0) -> Iterator[pa.Table]:
     def only_new(query: sa.Select, sa_table: sa.Table) -> sa.Select:
         return query.where(sa_table.c[table.record_id] > after).order_by(
             sa_table.c[table.record_id]
         )
 
     yield from sql_table(
-        credentials=sqlalchemy_url(warehouse_url),
+        credentials=engine,
         table=table.name,
         schema=MARTS_SCHEMA,
         backend="pyarrow",
@@ -158,18 +154,22 @@ def export(warehouse_url: str, processed_url: str) -> dict[str, int]:
     """Export every star table. Returns rows written per table."""
     zone = ProcessedZone(processed_url)
     written: dict[str, int] = {}
-    for table in star_tables(warehouse_url):
-        if table.is_fact:
-            written[table.name] = _export_fact(warehouse_url, zone, table)
-        else:
-            chunks = list(_read(warehouse_url, table))
-            data = pa.concat_tables(chunks) if chunks else None
-            zone.replace_snapshot(table.name, data)
-            written[table.name] = data.num_rows if data is not None else 0
+    engine = sa.create_engine(sqlalchemy_url(warehouse_url))  # one pool for every table
+    try:
+        for table in star_tables(engine):
+            if table.is_fact:
+                written[table.name] = _export_fact(engine, zone, table)
+            else:
+                chunks = list(_read(engine, table))
+                data = pa.concat_tables(chunks) if chunks else None
+                zone.replace_snapshot(table.name, data)
+                written[table.name] = data.num_rows if data is not None else 0
+    finally:
+        engine.dispose()
     return written
 
 
-def _export_fact(warehouse_url: str, zone: ProcessedZone, table: StarTable) -> int:
+def _export_fact(engine: sa.Engine, zone: ProcessedZone, table: StarTable) -> int:
     assert table.record_id is not None
     state = zone.export_state(table.name)
     if state is not None and state.table_oid != table.oid:
@@ -177,7 +177,7 @@ def _export_fact(warehouse_url: str, zone: ProcessedZone, table: StarTable) -> i
         state = None
     after = state.last_record_id if state else 0
     rows, last = 0, after
-    for chunk in _read(warehouse_url, table, after):
+    for chunk in _read(engine, table, after):
         first_id = chunk.column(table.record_id)[0].as_py()
         zone.append_partitioned(table.name, chunk, first_id)
         rows += chunk.num_rows

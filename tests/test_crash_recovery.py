@@ -13,7 +13,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -25,8 +24,8 @@ from ingestion.local_postgres import LocalPostgres
 from ingestion.pipeline import run
 from ingestion.source.churn import churn
 from ingestion.source.generate import init_source
-from tests.conftest import REPO, create_database, new_stack, query, settings_environment
-from tests.test_star_schema import SPEC, mart_fingerprints
+from tests.conftest import REPO, new_stack, query, settings_environment
+from tests.test_star_schema import dims_of_a_clean_run_match
 
 FACTS = {  # fact -> (source table, record id)
     "fact_sales_order": ("sales_order", "sales_record_id"),
@@ -123,19 +122,7 @@ def test_killed_runs_followed_by_a_normal_run_lose_and_double_nothing(
             assert exported == [r[0] for r in ids], f"{fact} export: {attacked}"
             checked += len(versions)
 
-    reference = replace(
-        settings,
-        warehouse_url=create_database(postgres, "reference"),
-        lake_url=str(tmp_path / "reference" / "lake"),
-        processed_url=str(tmp_path / "reference" / "processed"),
-    )
-    run(reference)
-    dims = [table for table in SPEC if table.startswith("dim_")]
-    attacked, clean = (
-        mart_fingerprints(settings.warehouse_url),
-        mart_fingerprints(reference.warehouse_url),
-    )
-    assert {t: attacked[t] for t in dims} == {t: clean[t] for t in dims}
+    reference = dims_of_a_clean_run_match(postgres, settings, tmp_path / "reference")
     for fact in FACTS:
         current = f"select * from {fact}_current"
         assert {r[1:] for r in query(settings.warehouse_url, current)} == {

@@ -7,7 +7,7 @@ facts, latest state in the dims, and no change without a source change.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -22,7 +22,7 @@ from ingestion.pipeline import run
 from ingestion.source.churn import now_utc
 from ingestion.source.generate import init_source
 from ingestion.transform import PROJECT_DIR, dbt_build, run_dbt
-from tests.conftest import columns_by_table, execute, new_stack, query
+from tests.conftest import columns_by_table, create_database, execute, new_stack, query
 
 INT, DATE, TIME, VC, BOOL = (
     "integer",
@@ -118,6 +118,27 @@ def mart_fingerprints(url: str) -> dict[str, str]:
         rows = query(url, f"select * from {table} order by 1")
         prints[table] = hashlib.sha256(repr(rows).encode()).hexdigest()
     return prints
+
+
+def dims_of_a_clean_run_match(
+    postgres: LocalPostgres, settings: Settings, folder: Path
+) -> Settings:
+    """Build a reference from the same source in one clean run (new warehouse, lake and
+    processed zone), assert its dims equal those of `settings`, and return it."""
+    reference = replace(
+        settings,
+        warehouse_url=create_database(postgres, "reference"),
+        lake_url=str(folder / "lake"),
+        processed_url=str(folder / "processed"),
+    )
+    run(reference)
+    dims = [table for table in SPEC if table.startswith("dim_")]
+    ours, clean = (
+        mart_fingerprints(settings.warehouse_url),
+        mart_fingerprints(reference.warehouse_url),
+    )
+    assert {t: ours[t] for t in dims} == {t: clean[t] for t in dims}
+    return reference
 
 
 def facts_without_record_ids(url: str) -> dict[str, set[tuple[object, ...]]]:
