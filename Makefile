@@ -40,7 +40,8 @@ demo: install ## run the whole pipeline from empty on the embedded stack: init, 
 	@echo "      psql postgresql://postgres@127.0.0.1:54329/warehouse -c 'select * from dim_currency'"
 
 test: install lint ## lint, then every test (pytest drives the real pipeline)
-	$(RUN) pytest
+	@# two workers; loadscope keeps a module (or class) on one worker, so its fixtures run once
+	$(RUN) pytest -n 2 --dist loadscope --durations=15
 
 lint: install ## ruff and sqlfluff
 	$(RUN) ruff check .

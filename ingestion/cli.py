@@ -172,7 +172,7 @@ def source_churn(orders: int, payments_paid: int, updates: int, seed: int | None
 
 @cli.command("run")
 def run_command() -> None:
-    """One pipeline run: extract -> load -> dbt build -> export."""
+    """One pipeline run: extract -> load -> dbt build -> quarantine -> export."""
     from ingestion.database import preflight
 
     settings = load_settings()
@@ -183,17 +183,48 @@ def run_command() -> None:
 
     def show(stage: StageResult) -> None:
         total = sum(stage.rows.values())
-        rows = f"{total:>9,} rows" if stage.name != "dbt" else " " * 14
-        click.echo(f"  {stage.name:<8}{stage.seconds:6.1f} s {rows}  {stage.detail}")
+        unit = "held" if stage.name == "quarantine" else "rows"
+        rows = f"{total:>9,} {unit}" if stage.name != "dbt" else " " * 14
+        click.echo(f"  {stage.name:<11}{stage.seconds:6.1f} s {rows}  {stage.detail}")
         if stage.rows and stage.name != "dbt":
-            click.echo(f"{'':20}{_table_counts(stage.rows)}")
+            click.echo(f"{'':23}{_table_counts(stage.rows)}")
 
-    report = run(settings, on_stage=show, on_retry=_retrying)
+    report = run(settings, on_stage=show, on_retry=_retrying, on_warning=_warning)
     click.echo(f"done in {report.seconds:.1f} s")
+
+
+@cli.group()
+def quarantine() -> None:
+    """Source versions held out of the warehouse because of bad values."""
+
+
+@quarantine.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Also show superseded versions.")
+def quarantine_list(show_all: bool) -> None:
+    """What is held, and why. A held version goes on by itself once it passes."""
+    from ingestion.database import preflight
+    from ingestion.quarantine import quarantined_rows
+
+    settings = load_settings()
+    preflight(settings, "warehouse", on_retry=_retrying)
+    rows = [r for r in quarantined_rows(settings.warehouse_url) if show_all or r.status == "held"]
+    if not rows:
+        click.echo("nothing is held in quarantine")
+        return
+    click.echo(f"{'table':<16}{'id':>8}  {'last_updated':<24}{'status':<12}reason")
+    for row in rows:
+        stamp = row.last_updated.isoformat(sep=" ", timespec="milliseconds")
+        click.echo(
+            f"{row.source_table:<16}{row.source_id:>8}  {stamp:<24}{row.status:<12}{row.reason}"
+        )
 
 
 def _retrying(message: str) -> None:
     click.echo(f"totes: retrying: {_safe(message)}", err=True)
+
+
+def _warning(message: str) -> None:
+    click.echo(f"totes: warning: {_safe(message)}", err=True)
 
 
 def _table_counts(counts: dict[str, int]) -> str:

@@ -32,6 +32,7 @@ class Settings:
     home: Path
     local_port: int
     retry_seconds: float  # how long transient failures are retried before giving up
+    key_check_every: int  # runs between two checks of the source's ids, which find deletes
     # True when the URL was not given, so the embedded Postgres must serve it.
     embedded_source: bool
     embedded_warehouse: bool
@@ -66,6 +67,7 @@ def load_settings(
         home=home,
         local_port=port,
         retry_seconds=_seconds(values.get("TOTES_RETRY_SECONDS", "60")),
+        key_check_every=_runs(values.get("TOTES_KEY_CHECK_EVERY", "12")),
         embedded_source=not source,
         embedded_warehouse=not warehouse,
     )
@@ -88,6 +90,14 @@ def _seconds(text: str) -> float:
     if seconds < 0:
         raise ConfigError(f"TOTES_RETRY_SECONDS must be a number of seconds, got {text!r}")
     return seconds
+
+
+def _runs(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(
+            f"TOTES_KEY_CHECK_EVERY must be a whole number of runs, 1 or more, got {text!r}"
+        )
+    return int(text)
 
 
 def parse_postgres_url(url: str, name: str) -> URL:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg2
 from sqlalchemy.engine import make_url
@@ -12,6 +13,17 @@ from ingestion.config import Settings, describe
 from ingestion.errors import ConnectionFailed, RunInProgress, TransientFailure
 from ingestion.local_postgres import ensure_embedded
 from ingestion.retry import with_retries
+
+
+@contextmanager
+def reading(url: str) -> Iterator[Any]:
+    """A cursor on a connection of its own, closed afterwards: for reads, nothing to commit."""
+    connection = psycopg2.connect(url, connect_timeout=10)
+    try:
+        with connection.cursor() as cursor:
+            yield cursor
+    finally:
+        connection.close()
 
 
 def preflight(

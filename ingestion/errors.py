@@ -19,6 +19,13 @@ class ConnectionFailed(TotesError):
     exit_code = 3
 
 
+class ContractViolation(TotesError):
+    """The source's schema broke the data contract: the tables named were held back, the others
+    ran. Retrying does not help; a person must fix the source or the contract."""
+
+    exit_code = 65  # EX_DATAERR
+
+
 class TransientFailure(TotesError):
     """A transient failure (network, server restart, S3 5xx) outlasted the retries: the next
     scheduled run will probably succeed, and nothing was lost."""

@@ -45,7 +45,7 @@ class StarTable:
 
 
 def star_tables(engine: sa.Engine) -> list[StarTable]:
-    """The dim_/fact_ tables in the marts schema; a fact's key is its `*_record_id` column."""
+    """The tables to export: dim_/fact_ and deleted_rows. A fact's key is its `*_record_id`."""
     with engine.connect() as conn:
         rows = conn.execute(
             sa.text(
@@ -57,7 +57,8 @@ def star_tables(engine: sa.Engine) -> list[StarTable]:
                 "from information_schema.tables t "
                 "join information_schema.columns c using (table_schema, table_name) "
                 "where t.table_schema = :schema and t.table_type = 'BASE TABLE' "
-                "  and (t.table_name like 'dim\\_%%' or t.table_name like 'fact\\_%%') "
+                "  and (t.table_name like 'dim\\_%%' or t.table_name like 'fact\\_%%' "
+                "       or t.table_name = 'deleted_rows') "
                 "group by t.table_schema, t.table_name order by t.table_name"
             ),
             {"schema": MARTS_SCHEMA},
@@ -71,7 +72,9 @@ class ExportState:
     table_oid: int
 
 
-class ProcessedZone:
+class ParquetZone:
+    """A folder or bucket prefix of parquet tables: the processed zone, the lake's quarantine."""
+
     def __init__(self, url: str) -> None:
         self.fs, self.root = fsspec_from_config(FilesystemConfiguration(bucket_url(url)))
         self.root = self.root.rstrip("/")
@@ -152,7 +155,7 @@ def _read(engine: sa.Engine, table: StarTable, after: int = 0) -> Iterator[pa.Ta
 
 def export(warehouse_url: str, processed_url: str) -> dict[str, int]:
     """Export every star table. Returns rows written per table."""
-    zone = ProcessedZone(processed_url)
+    zone = ParquetZone(processed_url)
     written: dict[str, int] = {}
     engine = sa.create_engine(sqlalchemy_url(warehouse_url))  # one pool for every table
     try:
@@ -169,7 +172,7 @@ def export(warehouse_url: str, processed_url: str) -> dict[str, int]:
     return written
 
 
-def _export_fact(engine: sa.Engine, zone: ProcessedZone, table: StarTable) -> int:
+def _export_fact(engine: sa.Engine, zone: ParquetZone, table: StarTable) -> int:
     assert table.record_id is not None
     state = zone.export_state(table.name)
     if state is not None and state.table_oid != table.oid:

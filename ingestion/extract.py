@@ -21,8 +21,8 @@ import pyarrow.compute as pc
 from dlt.sources.sql_database import sql_database
 
 from ingestion.config import sqlalchemy_url
-from ingestion.lake import DATASET, LAYOUT, bucket_url, load_date_placeholder
-from ingestion.source.generate import TABLES
+from ingestion.lake import DATASET, LAKE_TABLES, LAYOUT, bucket_url, load_date_placeholder
+from ingestion.source_keys import source_keys
 
 PIPELINE = "totes_extract"
 LOOKBACK = timedelta(minutes=10)
@@ -42,12 +42,12 @@ def extract_pipeline(lake_url: str, pipelines_dir: Path) -> dlt.Pipeline:
     )
 
 
-def totesys_source(source_url: str) -> dlt.sources.DltSource:
-    """The 11 business tables (never `_prisma_migrations`), each with its own cursor."""
+def totesys_source(source_url: str, tables: list[str]) -> dlt.sources.DltSource:
+    """The given business tables (never `_prisma_migrations`), each with its own cursor."""
     source = sql_database(
         credentials=sqlalchemy_url(source_url),
         schema="public",
-        table_names=list(TABLES),
+        table_names=tables,
         backend="pyarrow",
         # keeps numeric(10, 2) and varchar(3) instead of widening them
         reflection_level="full_with_precision",
@@ -105,9 +105,21 @@ def _parse(stamp: str | None) -> datetime | None:
     return datetime.fromisoformat(stamp) if stamp else None
 
 
-def extract(source_url: str, lake_url: str, pipelines_dir: Path) -> dict[str, int]:
-    """Run one extract. Returns new rows per table (tables with no change are absent)."""
+def extract(
+    source_url: str,
+    lake_url: str,
+    pipelines_dir: Path,
+    tables: list[str],
+    key_check_every: int,
+) -> dict[str, int]:
+    """Extract `tables` (a table left out keeps its cursor), and every `key_check_every` runs
+    their key snapshot. Returns new rows per table (tables with no change are absent)."""
+    if not tables:  # sql_database would take an empty list to mean every table
+        return {}
+    source = totesys_source(source_url, tables)
+    # one source, so the snapshot lands in the same lake load as the rows it describes
+    source.resources.add(source_keys(source_url, tables, key_check_every))
     pipeline = extract_pipeline(lake_url, pipelines_dir)
-    pipeline.run(totesys_source(source_url), loader_file_format="parquet")
+    pipeline.run(source, loader_file_format="parquet")
     counts = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace else {}
-    return {table: counts[table] for table in TABLES if counts.get(table)}
+    return {table: counts[table] for table in LAKE_TABLES if counts.get(table)}

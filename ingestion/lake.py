@@ -19,9 +19,13 @@ from typing import Any
 
 from dlt.common.storages import FilesystemConfiguration, fsspec_from_config
 
+from ingestion.source.generate import TABLES
+from ingestion.source_keys import KEYS_TABLE
+
 DATASET = "totesys"
 LAYOUT = "{table_name}/load_date={load_date}/{load_id}.{file_id}.{ext}"
 COMPLETION_MARKERS = ("_dlt_loads", "_dlt_pipeline_state")
+LAKE_TABLES = (*TABLES, KEYS_TABLE)  # the source's tables, and its key snapshots
 
 
 def bucket_url(url: str) -> str:

@@ -15,8 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy.engine import make_url
 
-from ingestion.lake import Lake
-from ingestion.source.generate import TABLES
+from ingestion.lake import LAKE_TABLES, Lake
 
 PIPELINE = "totes_load"
 RAW_SCHEMA = "totesys_raw"
@@ -49,7 +48,7 @@ def lake_rows(lake: Lake) -> Iterator[pa.Table]:
     """
     state = dlt.current.resource_state()
     pending = lake.completed_loads(after=state.get("last_lake_load_id"))
-    for table in TABLES:
+    for table in LAKE_TABLES:
         for rows in _read(lake, table, pending):
             yield dlt.mark.with_table_name(rows, table)
     if pending:
@@ -62,9 +61,15 @@ def _read(lake: Lake, table: str, load_ids: list[str]) -> Iterator[pa.Table]:
         for path in lake.files(table, load_id):
             with lake.open(path) as handle:
                 for batch in pq.ParquetFile(handle).iter_batches(batch_size=BATCH_ROWS):
-                    rows = pa.Table.from_batches([batch])
+                    # every raw column nullable: a NULL the source should not have sent must
+                    # reach staging, which holds that version in quarantine, not fail the COPY
+                    rows = pa.Table.from_batches([batch]).cast(_nullable(batch.schema))
                     tag = pa.array([load_id] * rows.num_rows, pa.string())
                     yield rows.append_column(LAKE_LOAD_COLUMN, tag)
+
+
+def _nullable(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([field.with_nullable(True) for field in schema])
 
 
 def load(lake_url: str, warehouse_url: str, pipelines_dir: Path) -> dict[str, int]:
@@ -73,4 +78,4 @@ def load(lake_url: str, warehouse_url: str, pipelines_dir: Path) -> dict[str, in
     # csv makes dlt load Postgres with COPY instead of INSERT statements.
     pipeline.run(lake_rows(Lake(lake_url)), loader_file_format="csv")
     counts = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace else {}
-    return {table: counts[table] for table in TABLES if counts.get(table)}
+    return {table: counts[table] for table in LAKE_TABLES if counts.get(table)}

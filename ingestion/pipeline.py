@@ -1,4 +1,9 @@
-"""One pipeline run: extract -> load -> dbt build -> export, each stage timed and counted."""
+"""One pipeline run: extract -> load -> dbt build -> quarantine -> export, each stage timed and
+counted.
+
+The extract checks the source against the data contract first. A table that breaks it is left
+out (its cursor stays put) while the others run to the end; then the run fails naming it.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,15 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 
 from ingestion.config import Settings
+from ingestion.contract import Contract, ContractCheck, check_source
 from ingestion.database import run_lock
+from ingestion.errors import ContractViolation
 from ingestion.export import export
 from ingestion.extract import extract
 from ingestion.load import RAW_SCHEMA, load
+from ingestion.quarantine import mirror_to_lake
 from ingestion.retry import with_retries
+from ingestion.source.generate import TABLES
 from ingestion.transform import dbt_build
 
 
@@ -41,20 +50,32 @@ def run(
     settings: Settings,
     on_stage: Callable[[StageResult], None] = lambda _: None,
     on_retry: Callable[[str], None] = lambda _: None,
+    on_warning: Callable[[str], None] = lambda _: None,
 ) -> RunReport:
     """Run every stage once, holding the warehouse's run lock. Any failure raises; the next run
-    picks up where this one stopped.
+    picks up where this one stopped. Raises ContractViolation at the end if a table was left out.
 
     Call `ingestion.database.preflight` first for a clear error when a database is unreachable.
     """
     report = RunReport()
+    contract = Contract.load()
+    check = ContractCheck()
     with run_lock(settings.warehouse_url), TemporaryDirectory(prefix="totes-dlt-") as work:
         # dlt's working folder lives for one run: its state always comes from the lake and
         # the warehouse, as in a container, so a stale local copy can never skip data.
         dlt_dir = Path(work)
 
         def extract_stage() -> tuple[dict[str, int], str]:
-            return extract(settings.source_url, settings.lake_url, dlt_dir), settings.lake_url
+            nonlocal check
+            check = check_source(settings.source_url, contract)
+            for warning in check.warnings:
+                on_warning(f"data contract: {warning}")
+            tables = check.usable(TABLES)
+            rows = extract(
+                settings.source_url, settings.lake_url, dlt_dir, tables, settings.key_check_every
+            )
+            held_back = f"; held back: {', '.join(check.broken)}" if check.broken else ""
+            return rows, settings.lake_url + held_back
 
         def load_stage() -> tuple[dict[str, int], str]:
             return load(settings.lake_url, settings.warehouse_url, dlt_dir), RAW_SCHEMA
@@ -63,6 +84,16 @@ def run(
             summary = dbt_build(settings.warehouse_url)
             return {}, f"{summary.passed} models, seeds and tests passed, {summary.warned} warned"
 
+        def quarantine_stage() -> tuple[dict[str, int], str]:
+            held = mirror_to_lake(settings.warehouse_url, settings.lake_url)
+            if held:
+                on_warning(
+                    f"{sum(held.values()):,} source versions are held in quarantine "
+                    f"({', '.join(f'{t} {n:,}' for t, n in held.items())}): "
+                    "see `totes quarantine list`"
+                )
+            return held, "source versions in quarantine (`totes quarantine list`)"
+
         def export_stage() -> tuple[dict[str, int], str]:
             return export(settings.warehouse_url, settings.processed_url), settings.processed_url
 
@@ -70,6 +101,7 @@ def run(
             ("extract", extract_stage),
             ("load", load_stage),
             ("dbt", dbt_stage),
+            ("quarantine", quarantine_stage),
             ("export", export_stage),
         ):
             started = time.perf_counter()
@@ -80,4 +112,11 @@ def run(
             result = StageResult(name, time.perf_counter() - started, rows, detail)
             report.stages.append(result)
             on_stage(result)
+    if check.broken:
+        raise ContractViolation(
+            f"the source breaks the data contract (v{contract.version}), so these tables were "
+            f"not extracted and keep their cursors; every other table ran. "
+            f"{check.describe_broken()}. Fix the source, or change ingestion/contract.yml "
+            "and the models on purpose."
+        )
     return report

@@ -1,18 +1,36 @@
 {#- A row for each way a fact disagrees with the raw rows it was built from (none = pass):
-    every raw version is a fact row, and the latest version per id has the same total. -#}
+    every raw version is a fact row or held in quarantine, and the latest version per id that
+    is not held has the same total. -#}
 {% macro reconcile_with_raw(fact, source_table, id_column, amount) -%}
     with
 
-    raw_versions as (
+    deduped as (
         {{ dedupe_versions(source('totesys', source_table), id_column) }}
     ),
 
+    raw_versions as (
+        select deduped.*
+        from deduped
+        where not exists (
+            select 1
+            from {{ ref('quarantined_rows') }} as held
+            where
+                held.source_table = '{{ source_table }}'
+                and held.source_id = deduped.{{ id_column }}
+                and held.last_updated = {{ source_timestamp('deduped.last_updated') }}
+        )
+    ),
+
     raw_latest as (
-        {{ latest_versions('raw_versions', id_column) }}
+        select distinct on ({{ id_column }}) *
+        from raw_versions
+        order by {{ id_column }} asc, last_updated desc
     ),
 
     fact_latest as (
-        {{ current_versions(ref(fact), id_column) }}
+        select distinct on ({{ id_column }}) *
+        from {{ ref(fact) }}
+        order by {{ id_column }} asc, last_updated_date desc, last_updated_time desc
     ),
 
     measures as (

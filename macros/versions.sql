@@ -7,11 +7,16 @@
     order by {{ id_column }} asc, last_updated asc, _lake_load_id asc
 {%- endmacro %}
 
-{#- The latest version of each row: the current state a dimension shows. -#}
+{#- The latest valid version of each row of a staging model: the state a dimension shows.
+    Versions held in quarantine (bad values, or a reference the warehouse cannot match yet) are
+    skipped. Every totesys id column is <table>_id. -#}
 {% macro latest_versions(relation, id_column) -%}
-    select distinct on ({{ id_column }}) *
-    from {{ relation }}
-    order by {{ id_column }} asc, last_updated desc
+    select distinct on (staged.{{ id_column }}) staged.*
+    from {{ relation }} as staged
+    where
+        staged.quarantine_reason is null
+        and {{ references_hold('staged', id_column[:-3]) }}
+    order by staged.{{ id_column }} asc, staged.last_updated desc
 {%- endmacro %}
 
 {#- Raw timestamps arrive as timestamptz in UTC; the source's are naive UTC with ms precision. -#}
@@ -19,12 +24,16 @@
     ({{ column }} at time zone 'UTC')::timestamp(3)
 {%- endmacro %}
 
-{#- Versions from `relation` that an append-only fact (`this`) does not hold yet. -#}
+{#- Valid versions from a staging model that an append-only fact (`this`) does not hold yet.
+    A version released from quarantine is unseen until then, so it arrives on that build. -#}
 {% macro unseen_versions(relation, id_column) -%}
     select staged.*
     from {{ relation }} as staged
+    where
+        staged.quarantine_reason is null
+        and {{ references_hold('staged', id_column[:-3]) }}
     {%- if is_incremental() %}
-        where not exists (
+        and not exists (
             select 1
             from {{ this }} as seen
             where
@@ -41,10 +50,17 @@
     {{ column }}::time as {{ prefix }}_time
 {%- endmacro %}
 
-{#- The latest version of each id in an append-only fact: its current state.
-    Analysts can call it in their own queries: {{ current_versions(ref('fact_payment'), 'payment_id') }} -#}
+{#- The latest version of each id in an append-only fact that is still in totesys: its current
+    state. Ids deleted in totesys (model deleted_rows) are left out; their history stays in the
+    fact. A fact's id column is <source table>_id. Analysts can call it in their own queries:
+    {{ current_versions(ref('fact_payment'), 'payment_id') }} -#}
 {% macro current_versions(fact, id_column) -%}
     select distinct on ({{ id_column }}) *
     from {{ fact }}
+    where {{ id_column }} not in (
+        select deleted.source_id
+        from {{ ref('deleted_rows') }} as deleted
+        where deleted.source_table = '{{ id_column[:-3] }}'
+    )
     order by {{ id_column }} asc, last_updated_date desc, last_updated_time desc
 {%- endmacro %}

@@ -19,6 +19,12 @@ from ingestion.local_postgres import LocalPostgres
 REPO = Path(__file__).resolve().parent.parent
 _names = itertools.count()
 
+# pytest-xdist runs test modules in parallel workers: each gets its own dbt target and log
+# folders (manifest, partial parse), inherited by the `totes` processes it starts.
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+os.environ["DBT_TARGET_PATH"] = str(REPO / "target" / f"pytest-{_worker}")
+os.environ["DBT_LOG_PATH"] = str(REPO / "logs" / f"pytest-{_worker}")
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -67,6 +73,7 @@ def settings_environment(settings: Settings, **extra: str) -> dict[str, str]:
         TOTES_LAKE_URL=settings.lake_url,
         TOTES_PROCESSED_URL=settings.processed_url,
         TOTES_HOME=str(settings.home),
+        TOTES_KEY_CHECK_EVERY=str(settings.key_check_every),
         **extra,
     )
     return env

@@ -19,6 +19,7 @@ def test_unset_urls_fall_back_to_the_embedded_postgres(tmp_path: Path) -> None:
     assert settings.warehouse_url == "postgresql://postgres@127.0.0.1:54329/warehouse"
     assert (settings.lake_url, settings.processed_url) == (".totes/lake", ".totes/processed")
     assert settings.embedded_source and settings.embedded_warehouse
+    assert settings.key_check_every == 12
 
 
 def test_a_set_url_is_used_and_only_the_other_falls_back(tmp_path: Path) -> None:
@@ -43,6 +44,8 @@ def test_dotenv_is_read_and_the_environment_wins_over_it(tmp_path: Path) -> None
         ("TOTES_WAREHOUSE_URL", "postgresql://u:Secret7@h:5432", "TOTES_WAREHOUSE_URL must look"),
         ("TOTES_WAREHOUSE_URL", "postgresql://u:Secret7%40x@h/db", "cannot decode it"),
         ("TOTES_LOCAL_PORT", "eighty", "TOTES_LOCAL_PORT must be a TCP port"),
+        ("TOTES_KEY_CHECK_EVERY", "0", "TOTES_KEY_CHECK_EVERY must be a whole number of runs"),
+        ("TOTES_KEY_CHECK_EVERY", "hourly", "TOTES_KEY_CHECK_EVERY must be a whole number"),
     ],
 )
 def test_bad_settings_fail_naming_the_variable_without_the_password(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -35,6 +36,7 @@ FACTS = {  # fact -> (source table, record id)
 KILL_POINTS = [
     # before and during extract (dlt -> local lake)
     "ingestion.pipeline:extract:1",
+    "ingestion.source_keys:key_ranges:3",
     "fsspec.implementations.local:LocalFileSystem.put_file:1",
     "fsspec.implementations.local:LocalFileSystem.put_file:4",
     "dlt.destinations.impl.filesystem.filesystem:FilesystemClient._store_current_state:1",
@@ -45,21 +47,24 @@ KILL_POINTS = [
     "ingestion.lake:Lake.open:4",
     "dlt.destinations.impl.postgres.postgres:PostgresCsvCopyJob.run:1",
     "dlt.destinations.impl.postgres.postgres:PostgresCsvCopyJob.run:3",
+    "ingestion.lake:Lake.files:12",
     "dlt.destinations.impl.postgres.postgres:PostgresClient.complete_load:1",
     # between load and dbt, and during dbt
     "ingestion.pipeline:dbt_build:1",
     "dbt.adapters.sql.connections:SQLConnectionManager.add_query:15",
     "dbt.adapters.sql.connections:SQLConnectionManager.add_query:80",
     "dbt.adapters.sql.connections:SQLConnectionManager.add_query:200",
-    # between dbt and export, and during export (warehouse -> processed zone)
+    # between dbt and quarantine, and during quarantine (warehouse -> lake quarantine area)
+    "ingestion.pipeline:mirror_to_lake:1",
+    "ingestion.export:ParquetZone.replace_snapshot:5",
+    # between quarantine and export, and during export (warehouse -> processed zone)
     "ingestion.pipeline:export:1",
-    "ingestion.export:ProcessedZone.replace_snapshot:1",
-    "ingestion.export:ProcessedZone.replace_snapshot:5",
+    "ingestion.export:ParquetZone.replace_snapshot:13",
     "fsspec.implementations.local:LocalFileSystem.mv:2",
-    "ingestion.export:ProcessedZone.append_partitioned:1",
-    "ingestion.export:ProcessedZone.append_partitioned:2",
-    "ingestion.export:ProcessedZone.record_exported:1",
-    "ingestion.export:ProcessedZone.record_exported:3",
+    "ingestion.export:ParquetZone.append_partitioned:1",
+    "ingestion.export:ParquetZone.append_partitioned:2",
+    "ingestion.export:ParquetZone.record_exported:1",
+    "ingestion.export:ParquetZone.record_exported:3",
 ]
 
 
@@ -94,23 +99,23 @@ def exported_record_ids(settings: Settings, fact: str) -> list[int]:
     return sorted(data.column(0).to_pylist())
 
 
-def test_killed_runs_followed_by_a_normal_run_lose_and_double_nothing(
-    postgres: LocalPostgres, tmp_path: Path
-) -> None:
-    settings = new_stack(postgres, tmp_path / "attacked")
+def attack(postgres: LocalPostgres, folder: Path, kill_points: list[str]) -> None:
+    """Kill `totes run` at each point (in pairs), let a normal run finish, check every fact."""
+    # a key check on every run, so the harness attacks it too
+    settings = replace(new_stack(postgres, folder / "attacked"), key_check_every=1)
     preflight(settings)
     init_source(settings.source_url, scale=0.01, seed=21)
     run(settings)
     ever = source_versions(settings)  # every version the source has ever had
     checked = 0
     # Kill points in pairs: the second killed run meets the mess the first one left behind.
-    for number in range(0, len(KILL_POINTS), 2):
+    for number in range(0, len(kill_points), 2):
         churn(settings.source_url, orders=3, payments_paid=2, updates=2, seed=number)
         for fact, versions in source_versions(settings).items():
             ever[fact] |= versions
-        attacked = KILL_POINTS[number : number + 2]
+        attacked = kill_points[number : number + 2]
         for kill_at in attacked:
-            killed = killed_run(settings, kill_at, tmp_path)
+            killed = killed_run(settings, kill_at, folder)
             assert killed.returncode == -signal.SIGKILL, f"{kill_at} never reached: {killed}"
         run(settings)  # the next scheduled run finishes the work
         for fact, (_, record_id) in FACTS.items():
@@ -122,13 +127,32 @@ def test_killed_runs_followed_by_a_normal_run_lose_and_double_nothing(
             assert exported == [r[0] for r in ids], f"{fact} export: {attacked}"
             checked += len(versions)
 
-    reference = dims_of_a_clean_run_match(postgres, settings, tmp_path / "reference")
+    reference = dims_of_a_clean_run_match(postgres, settings, folder / "reference")
     for fact in FACTS:
         current = f"select * from {fact}_current"
         assert {r[1:] for r in query(settings.warehouse_url, current)} == {
             r[1:] for r in query(reference.warehouse_url, current)
         }, fact
     print(
-        f"\ncrash harness: {len(KILL_POINTS)} kill points, {checked} fact versions checked, "
+        f"\ncrash harness: {len(kill_points)} kill points, {checked} fact versions checked, "
         "0 mismatches"
     )
+
+
+# Two halves in two classes: `pytest -n 2 --dist loadscope` runs them side by side.
+HALF = len(KILL_POINTS) // 2
+
+
+class TestKillsDuringExtractAndLoad:
+    def test_killed_runs_followed_by_a_normal_run_lose_and_double_nothing(
+        self, postgres: LocalPostgres, tmp_path: Path
+    ) -> None:
+        attack(postgres, tmp_path, KILL_POINTS[:HALF])
+
+
+class TestKillsDuringDbtQuarantineAndExport:
+    def test_killed_runs_followed_by_a_normal_run_lose_and_double_nothing(
+        self, postgres: LocalPostgres, tmp_path: Path
+    ) -> None:
+        assert KILL_POINTS[HALF] == "ingestion.pipeline:dbt_build:1"
+        attack(postgres, tmp_path, KILL_POINTS[HALF:])

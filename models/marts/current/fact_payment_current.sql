@@ -1,2 +1,3 @@
--- The latest version of each payment: history kept in fact_payment, current state here.
+-- The latest version of each payment still in totesys. History, deleted payments
+-- included, is in fact_payment.
 {{ current_versions(ref('fact_payment'), 'payment_id') }}

@@ -1,2 +1,3 @@
--- The latest version of each sales_order: history kept in fact_sales_order, current state here.
+-- The latest version of each sales order still in totesys. History, deleted sales orders
+-- included, is in fact_sales_order.
 {{ current_versions(ref('fact_sales_order'), 'sales_order_id') }}

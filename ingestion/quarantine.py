@@ -1,0 +1,79 @@
+"""The quarantine: source versions the warehouse holds back, and why.
+
+dbt decides (see macros/quarantine.sql) and gathers them in the table quarantined_rows; the
+marts take only versions that pass, and every build checks the held ones again. Each run then
+mirrors that table into the lake, one parquet file per table:
+
+    <lake>/quarantine/<table>/<table>.parquet     held and superseded versions, a reason each
+
+The file disappears when nothing of that table is held any more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pyarrow as pa
+
+from ingestion.database import reading
+from ingestion.export import ParquetZone
+from ingestion.source.generate import TABLES
+
+QUARANTINE_TABLE = "totesys_quarantine.quarantined_rows"
+AREA = "quarantine"
+
+_COLUMNS = ("source_table", "source_id", "last_updated", "status", "reason", "lake_load_id")
+
+
+@dataclass(frozen=True)
+class QuarantinedRow:
+    source_table: str
+    source_id: int
+    last_updated: datetime
+    status: str  # "held" (retried every build) or "superseded" (a newer valid version won)
+    reason: str
+    lake_load_id: str
+    row_values: str  # the version as JSON
+
+
+def quarantined_rows(warehouse_url: str) -> list[QuarantinedRow]:
+    """Every version in quarantine as of the last dbt build, by table and id."""
+    with reading(warehouse_url) as cursor:
+        cursor.execute("select to_regclass(%s) is not null", (QUARANTINE_TABLE,))
+        (exists,) = cursor.fetchone() or (False,)
+        if not exists:
+            return []
+        cursor.execute(
+            f"select {', '.join(_COLUMNS)}, row_values::text from {QUARANTINE_TABLE} "
+            "order by source_table, source_id, last_updated"
+        )
+        return [QuarantinedRow(*row) for row in cursor.fetchall()]
+
+
+def mirror_to_lake(warehouse_url: str, lake_url: str) -> dict[str, int]:
+    """Write the quarantine into the lake's quarantine area. Returns held versions per table."""
+    rows = quarantined_rows(warehouse_url)
+    zone = ParquetZone(f"{lake_url.rstrip('/')}/{AREA}")
+    for table in TABLES:
+        of_table = [row for row in rows if row.source_table == table]
+        zone.replace_snapshot(table, _as_arrow(of_table) if of_table else None)
+    held: dict[str, int] = {}
+    for row in rows:
+        if row.status == "held":
+            held[row.source_table] = held.get(row.source_table, 0) + 1
+    return held
+
+
+def _as_arrow(rows: list[QuarantinedRow]) -> pa.Table:
+    return pa.table(
+        {
+            "source_table": [row.source_table for row in rows],
+            "source_id": pa.array([row.source_id for row in rows], pa.int64()),
+            "last_updated": pa.array([row.last_updated for row in rows], pa.timestamp("ms")),
+            "status": [row.status for row in rows],
+            "reason": [row.reason for row in rows],
+            "lake_load_id": [row.lake_load_id for row in rows],
+            "row_values": [row.row_values for row in rows],
+        }
+    )

@@ -1,0 +1,114 @@
+{#- Bad values do not stop the build: a version that breaks a rule is held in quarantine, with its
+    reasons, and no dim or fact takes it. The rules are checked on every build, so a held version
+    goes on as soon as it passes (its parent arrived).
+
+    Two kinds of rule:
+    - values, checked in staging (quarantine_reason): NOT NULL, text dates, no negatives;
+    - references, checked where a dim or fact takes a version (references_hold): each id must
+      match a row the warehouse holds. They point at marts tables, not at other staging views:
+      dbt-postgres replaces a view by dropping it with cascade, and views built on views then
+      deadlock under parallel threads. -#}
+
+{#- The value rules one staging model breaks, as one text ("a; b"), or null. `row` is the alias
+    of the raw rows being checked. -#}
+{% macro quarantine_reason(row, not_null=[], text_dates=[], non_negative=[]) -%}
+    nullif(concat_ws(
+        '; '
+        {%- for column in not_null %},
+        case when {{ row }}.{{ column }} is null then '{{ column }} is null' end
+        {%- endfor %}
+        {%- for column in text_dates %},
+        case
+            when not {{ is_text_date(row ~ '.' ~ column) }}
+                then '{{ column }} ' || quote_literal({{ row }}.{{ column }}) || ' is not a date'
+        end
+        {%- endfor %}
+        {%- for column in non_negative %},
+        case when {{ row }}.{{ column }} < 0 then '{{ column }} is negative' end
+        {%- endfor %}
+    ), '')
+{%- endmacro %}
+
+{#- Each source table's references: column -> [the model holding the parents, its id column, the
+    parent's source table]. Model names, not refs: a model depends only on its own parents. -#}
+{% macro totesys_references(table) -%}
+    {%- set references = {
+        'counterparty': {'legal_address_id': ['dim_location', 'location_id', 'address']},
+        'staff': {'department_id': ['stg_totesys__department', 'department_id', 'department']},
+        'sales_order': {
+            'design_id': ['dim_design', 'design_id', 'design'],
+            'staff_id': ['dim_staff', 'staff_id', 'staff'],
+            'counterparty_id': ['dim_counterparty', 'counterparty_id', 'counterparty'],
+            'currency_id': ['dim_currency', 'currency_id', 'currency'],
+            'agreed_delivery_location_id': ['dim_location', 'location_id', 'address'],
+        },
+        'purchase_order': {
+            'staff_id': ['dim_staff', 'staff_id', 'staff'],
+            'counterparty_id': ['dim_counterparty', 'counterparty_id', 'counterparty'],
+            'currency_id': ['dim_currency', 'currency_id', 'currency'],
+            'agreed_delivery_location_id': ['dim_location', 'location_id', 'address'],
+        },
+        'transaction': {
+            'sales_order_id': ['fact_sales_order', 'sales_order_id', 'sales_order'],
+            'purchase_order_id': ['fact_purchase_orders', 'purchase_order_id', 'purchase_order'],
+        },
+        'payment': {
+            'transaction_id': ['dim_transaction', 'transaction_id', 'transaction'],
+            'counterparty_id': ['dim_counterparty', 'counterparty_id', 'counterparty'],
+            'currency_id': ['dim_currency', 'currency_id', 'currency'],
+            'payment_type_id': ['dim_payment_type', 'payment_type_id', 'payment_type'],
+        },
+    } -%}
+    {{ return(references.get(table, {})) }}
+{%- endmacro %}
+
+{#- The parents a reference may match: the staging model's valid versions, or a marts table. -#}
+{% macro _parent_ids(model, id_column) -%}
+    select parent.{{ id_column }}
+    from {{ ref(model) }} as parent
+    {%- if model.startswith('stg_') %}
+        where parent.quarantine_reason is null
+    {%- endif %}
+{%- endmacro %}
+
+{#- True when every reference of a `table` version in `row` matches a parent (a null reference
+    is fine). `in`, which Postgres answers with one hash of the parent ids per query. -#}
+{% macro references_hold(row, table) -%}
+    {%- for column, parent in totesys_references(table).items() %}
+        ({{ row }}.{{ column }} is null or {{ row }}.{{ column }} in ({{ _parent_ids(parent[0], parent[1]) }}))
+        {%- if not loop.last %} and {% endif %}
+    {%- else %}
+        true
+    {%- endfor %}
+{%- endmacro %}
+
+{#- The references of a `table` version in `row` that match no parent, as one text, or null. -#}
+{% macro missing_references(row, table) -%}
+    {%- set references = totesys_references(table) %}
+    {%- if not references %}
+        null::text
+    {%- else %}
+        nullif(concat_ws(
+            '; '
+            {%- for column, parent in references.items() %},
+            case
+                when {{ row }}.{{ column }} not in ({{ _parent_ids(parent[0], parent[1]) }})
+                    then '{{ column }} ' || {{ row }}.{{ column }} || ' has no valid {{ parent[2] }} row yet'
+            end
+            {%- endfor %}
+        ), '')
+    {%- endif %}
+{%- endmacro %}
+
+{#- A source text date the warehouse can use: YYYY-MM-DD and a real day (not 2024-02-30).
+    A null is not a date either; pg_input_is_valid needs PostgreSQL 16. -#}
+{% macro is_text_date(column) -%}
+    coalesce(
+        {{ column }} ~ '^\d{4}-\d{2}-\d{2}$' and pg_input_is_valid({{ column }}, 'date'), false
+    )
+{%- endmacro %}
+
+{#- The text date as a date, or null when it is not one (that version is in quarantine). -#}
+{% macro text_date(column) -%}
+    case when {{ is_text_date(column) }} then {{ column }}::date end
+{%- endmacro %}

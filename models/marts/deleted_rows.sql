@@ -1,0 +1,113 @@
+{{
+    config(
+        materialized='incremental',
+        on_schema_change='fail',
+    )
+}}
+
+-- Rows deleted in totesys (hard deletes, which the last_updated cursor cannot see). A key
+-- snapshot (raw source_keys, taken every TOTES_KEY_CHECK_EVERY runs) lists the ids each table
+-- holds; an id that an earlier lake load held and the latest snapshot lacks was deleted.
+-- Nothing is removed: facts keep the row's versions and dims keep its last state; the
+-- fact_*_current views leave it out.
+
+{%- set tables = [
+    'address', 'counterparty', 'currency', 'department', 'design', 'staff', 'payment_type',
+    'sales_order', 'purchase_order', 'transaction', 'payment',
+] %}
+{#- source() outside any branch, so dbt records the dependencies while parsing -#}
+{%- set snapshots = source('totesys', 'source_keys') %}
+{%- set raw_tables = {} %}
+{%- for table in tables %}{% do raw_tables.update({table: source('totesys', table)}) %}{% endfor %}
+
+with
+
+key_ranges as (
+    {%- if load_relation(snapshots) is not none %}
+        select
+            source_table,
+            first_id,
+            last_id,
+            _lake_load_id
+        from {{ snapshots }}
+    {%- else %}
+        -- no key snapshot yet: nothing can be known deleted
+        select
+            null::varchar as source_table,
+            null::bigint as first_id,
+            null::bigint as last_id,
+            null::varchar as _lake_load_id
+        where false
+    {%- endif %}
+),
+
+latest_snapshot as (
+    select distinct on (source_table)
+        source_table,
+        _lake_load_id
+    from key_ranges
+    order by source_table asc, _lake_load_id::numeric desc
+),
+
+kept_ranges as (
+    select
+        key_ranges.source_table,
+        key_ranges.first_id,
+        key_ranges.last_id
+    from key_ranges
+    inner join latest_snapshot
+        on
+            key_ranges.source_table = latest_snapshot.source_table
+            and key_ranges._lake_load_id = latest_snapshot._lake_load_id
+),
+
+-- ids outside the latest snapshot's ranges: few, so the cast and the grouping stay cheap
+missing as (
+    {% for table in tables %}
+        select
+            '{{ table }}' as source_table,
+            loaded.{{ table }}_id as source_id,
+            loaded._lake_load_id
+        from {{ raw_tables[table] }} as loaded
+        where
+            not exists (
+                select 1
+                from kept_ranges
+                where
+                    kept_ranges.source_table = '{{ table }}'
+                    and loaded.{{ table }}_id between kept_ranges.first_id and kept_ranges.last_id
+            )
+        {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+),
+
+first_seen as (
+    select
+        source_table,
+        source_id,
+        min(_lake_load_id::numeric) as first_lake_load
+    from missing
+    group by source_table, source_id
+)
+
+select
+    first_seen.source_table::varchar as source_table,
+    first_seen.source_id::integer as source_id,
+    -- a lake load id is the unix time the load started
+    (to_timestamp(latest_snapshot._lake_load_id::numeric) at time zone 'UTC')::timestamp
+        as detected_at
+from first_seen
+inner join latest_snapshot
+    on first_seen.source_table = latest_snapshot.source_table
+where
+    -- an id first read in the snapshot's own load may have come after the snapshot
+    first_seen.first_lake_load < latest_snapshot._lake_load_id::numeric
+    {%- if is_incremental() %}
+        and not exists (
+            select 1
+            from {{ this }} as known
+            where
+                known.source_table = first_seen.source_table
+                and known.source_id = first_seen.source_id
+        )
+    {%- endif %}
