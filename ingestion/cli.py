@@ -173,23 +173,42 @@ def source_churn(orders: int, payments_paid: int, updates: int, seed: int | None
 @cli.command("run")
 def run_command() -> None:
     """One pipeline run: extract -> load -> dbt build -> quarantine -> export."""
+    _pipeline("run")
+
+
+@cli.command("rebuild")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def rebuild_command(yes: bool) -> None:
+    """Rebuild the warehouse (raw, marts) and the processed zone from the lake alone."""
+    if not yes:
+        click.confirm(
+            "This drops the warehouse's raw schema and rebuilds everything from the lake. Go on?",
+            abort=True,
+        )
+    _pipeline("rebuild")
+
+
+def _pipeline(command: str) -> None:
     from ingestion.database import preflight
 
     settings = load_settings()
-    preflight(settings, on_retry=_retrying)  # before importing dbt and dlt (seconds)
-    from ingestion.pipeline import StageResult, run
+    # before importing dbt and dlt (seconds); a rebuild never reads the source
+    preflight(settings, *(("warehouse",) if command == "rebuild" else ()), on_retry=_retrying)
+    from ingestion.pipeline import StageResult, rebuild, run
 
-    click.echo(f"totes run: {describe(settings.source_url)} -> {describe(settings.warehouse_url)}")
+    source = "lake" if command == "rebuild" else describe(settings.source_url)
+    click.echo(f"totes {command}: {source} -> {describe(settings.warehouse_url)}")
 
     def show(stage: StageResult) -> None:
         total = sum(stage.rows.values())
         unit = "held" if stage.name == "quarantine" else "rows"
-        rows = f"{total:>9,} {unit}" if stage.name != "dbt" else " " * 14
-        click.echo(f"  {stage.name:<11}{stage.seconds:6.1f} s {rows}  {stage.detail}")
+        rows = f"{total:>9,} {unit}" if stage.rows or stage.name in ("extract", "load") else ""
+        click.echo(f"  {stage.name:<11}{stage.seconds:6.1f} s {rows:<14}  {stage.detail}")
         if stage.rows and stage.name != "dbt":
             click.echo(f"{'':23}{_table_counts(stage.rows)}")
 
-    report = run(settings, on_stage=show, on_retry=_retrying, on_warning=_warning)
+    work = rebuild if command == "rebuild" else run
+    report = work(settings, on_stage=show, on_retry=_retrying, on_warning=_warning)
     click.echo(f"done in {report.seconds:.1f} s")
 
 

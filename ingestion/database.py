@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg2
+from psycopg2 import sql
 from sqlalchemy.engine import make_url
 
 from ingestion.config import Settings, describe
@@ -91,3 +92,15 @@ def run_lock(warehouse_url: str) -> Iterator[None]:
         yield
     finally:
         conn.close()
+
+
+def drop_schema(url: str, schema: str) -> None:
+    """Drop a schema and everything in it (views built on it too)."""
+    connection = psycopg2.connect(url, connect_timeout=10)
+    try:
+        with connection, connection.cursor() as cursor:
+            cursor.execute(
+                sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema))
+            )
+    finally:
+        connection.close()

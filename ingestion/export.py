@@ -1,36 +1,39 @@
-"""Export: the star schema -> processed zone, as parquet.
+"""Export: the star schema -> processed zone, as parquet (zstd).
 
     <processed>/dim_<name>/dim_<name>.parquet                          the current snapshot
-    <processed>/fact_<name>/last_updated_date=YYYY-MM-DD/records_from_<first id>-<n>.parquet
+    <processed>/fact_<name>/last_updated_date=YYYY-MM-DD/records.parquet   one file per day
     <processed>/fact_<name>/_export_state.json                          last record id exported
 
-A dim is written beside its old snapshot and then moved over it, so a reader sees the old file or
-the new one, never half of one. A fact run exports the records after the last exported id. Its
-files are named by the first id they hold, so a retry after a crash rewrites the same names and
-never adds a second copy of a row. The state also names the fact table's generation (its OID):
-a full refresh renumbers record ids, and then the fact is exported again from the start.
+Every file is replaced atomically (storage.write_atomically), so a reader sees the old file or
+the new one, never half of one. A fact run exports the records after the last exported id: it
+merges them into their day's file, which stays one file however many runs touch that day.
+Merging skips record ids the file already holds, so a retry after a crash never adds a second
+copy of a row. The state also names the fact table's generation (its OID): a full refresh
+renumbers record ids, and then the fact is exported again from the start.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from datetime import date
 
 import pyarrow as pa
-import pyarrow.dataset as ds
-import pyarrow.fs as pafs
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
-from dlt.common.storages import FilesystemConfiguration, fsspec_from_config
 from dlt.sources.sql_database import sql_table
 
 from ingestion.config import sqlalchemy_url
-from ingestion.lake import bucket_url
+from ingestion.storage import arrow_filesystem, filesystem, write_atomically
 
 MARTS_SCHEMA = "public"
 STATE_FILE = "_export_state.json"
 PARTITION_COLUMN = "last_updated_date"
+PARTITION_FILE = "records.parquet"
+PARALLEL_WRITES = 8
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,7 @@ class ParquetZone:
     """A folder or bucket prefix of parquet tables: the processed zone, the lake's quarantine."""
 
     def __init__(self, url: str) -> None:
-        self.fs, self.root = fsspec_from_config(FilesystemConfiguration(bucket_url(url)))
-        self.root = self.root.rstrip("/")
+        self.fs, self.root = filesystem(url)
 
     def path(self, *parts: str) -> str:
         return "/".join((self.root, *parts))
@@ -89,7 +91,7 @@ class ParquetZone:
         return ExportState(**json.loads(self.fs.cat_file(path)))
 
     def record_exported(self, table: str, state: ExportState) -> None:
-        self._write_atomically(self.path(table, STATE_FILE), json.dumps(asdict(state)).encode())
+        write_atomically(self.fs, self.path(table, STATE_FILE), json.dumps(asdict(state)).encode())
 
     def clear(self, table: str) -> None:
         if self.fs.exists(self.path(table)):
@@ -102,38 +104,29 @@ class ParquetZone:
             if self.fs.exists(path):
                 self.fs.rm(path)
             return
+        self._write_parquet(path, data)
+
+    def merge_into_days(self, table: str, data: pa.Table, record_id: str) -> None:
+        """Add fact records to their day's file (hive partition by PARTITION_COLUMN). Days are
+        independent files, so they are written in parallel: on S3 each is a round trip."""
+        days = data.column(PARTITION_COLUMN)
+
+        def merge(day: date) -> None:
+            path = self.path(table, f"{PARTITION_COLUMN}={day.isoformat()}", PARTITION_FILE)
+            new = data.filter(pc.equal(days, pa.scalar(day, days.type))).drop([PARTITION_COLUMN])
+            if self.fs.exists(path):
+                held = pq.read_table(path, filesystem=arrow_filesystem(self.fs))
+                new = new.filter(pc.invert(pc.is_in(new[record_id], held[record_id])))
+                new = pa.concat_tables([held, new.cast(held.schema)])
+            self._write_parquet(path, new.sort_by(record_id))
+
+        with ThreadPoolExecutor(max_workers=PARALLEL_WRITES) as pool:
+            list(pool.map(merge, pc.unique(days).to_pylist()))  # list(): raise any error here
+
+    def _write_parquet(self, path: str, data: pa.Table) -> None:
         sink = pa.BufferOutputStream()
         pq.write_table(data, sink, compression="zstd")
-        self._write_atomically(path, sink.getvalue().to_pybytes())
-
-    def append_partitioned(self, table: str, data: pa.Table, first_id: int) -> None:
-        ds.write_dataset(
-            data,
-            self.path(table),
-            filesystem=self._arrow_filesystem(),
-            format="parquet",
-            file_options=ds.ParquetFileFormat().make_write_options(compression="zstd"),
-            partitioning=ds.partitioning(
-                pa.schema([data.schema.field(PARTITION_COLUMN)]), flavor="hive"
-            ),
-            basename_template=f"records_from_{first_id}-{{i}}.parquet",
-            existing_data_behavior="overwrite_or_ignore",
-        )
-
-    def _arrow_filesystem(self) -> pafs.FileSystem:
-        """pyarrow's own filesystem for local folders: ten times faster than the fsspec bridge
-        when writing hundreds of date partitions (measured: 0.4 s against 3.5 s)."""
-        if "file" in self.fs.protocol:
-            return pafs.LocalFileSystem()
-        return pafs.PyFileSystem(pafs.FSSpecHandler(self.fs))
-
-    def _write_atomically(self, path: str, payload: bytes) -> None:
-        """Write beside the target, then move over it: one object PUT on S3, a rename locally."""
-        folder, name = path.rsplit("/", 1)
-        temporary = f"{folder}/.{name}.writing"  # hidden: dataset readers skip dot files
-        self.fs.makedirs(folder, exist_ok=True)
-        self.fs.pipe_file(temporary, payload)
-        self.fs.mv(temporary, path)
+        write_atomically(self.fs, path, sink.getvalue().to_pybytes())
 
 
 def _read(engine: sa.Engine, table: StarTable, after: int = 0) -> Iterator[pa.Table]:
@@ -181,8 +174,7 @@ def _export_fact(engine: sa.Engine, zone: ParquetZone, table: StarTable) -> int:
     after = state.last_record_id if state else 0
     rows, last = 0, after
     for chunk in _read(engine, table, after):
-        first_id = chunk.column(table.record_id)[0].as_py()
-        zone.append_partitioned(table.name, chunk, first_id)
+        zone.merge_into_days(table.name, chunk, table.record_id)
         rows += chunk.num_rows
         last = chunk.column(table.record_id)[-1].as_py()
     new_state = ExportState(last_record_id=last, table_oid=table.oid)

@@ -21,8 +21,9 @@ import pyarrow.compute as pc
 from dlt.sources.sql_database import sql_database
 
 from ingestion.config import sqlalchemy_url
-from ingestion.lake import DATASET, LAKE_TABLES, LAYOUT, bucket_url, load_date_placeholder
+from ingestion.lake import DATASET, LAKE_TABLES, LAYOUT, load_date_placeholder
 from ingestion.source_keys import source_keys
+from ingestion.storage import bucket_url
 
 PIPELINE = "totes_extract"
 LOOKBACK = timedelta(minutes=10)
@@ -60,9 +61,25 @@ def totesys_source(source_url: str, tables: list[str]) -> dlt.sources.DltSource:
             incremental=dlt.sources.incremental("last_updated", lag=LOOKBACK.total_seconds()),
             primary_key=f"{name}_id",
             write_disposition="append",
+            # naive in the source, UTC by the spec: the lake says so (see as_utc_milliseconds)
+            columns={
+                column: {"data_type": "timestamp", "timezone": True, "precision": 3}
+                for column in ("created_at", "last_updated")
+            },
         )
         resource.add_map(keep_unseen_versions(name, f"{name}_id"))
+        resource.add_map(as_utc_milliseconds)
     return source
+
+
+def as_utc_milliseconds(rows: pa.Table) -> pa.Table:
+    """A dlt map step: source timestamps are naive UTC with millisecond precision, so the lake
+    says so, as timestamp(ms, UTC) (the safe cast fails rather than drop a finer digit)."""
+    utc_ms = pa.timestamp("ms", tz="UTC")
+    schema = pa.schema(
+        [f.with_type(utc_ms) if pa.types.is_timestamp(f.type) else f for f in rows.schema]
+    )
+    return rows.cast(schema)
 
 
 def keep_unseen_versions(table: str, id_column: str) -> Callable[[pa.Table], pa.Table]:

@@ -1,5 +1,5 @@
 """One pipeline run: extract -> load -> dbt build -> quarantine -> export, each stage timed and
-counted.
+counted; and the rebuild of the warehouse from the lake alone.
 
 The extract checks the source against the data contract first. A table that breaks it is left
 out (its cursor stays put) while the others run to the end; then the run fails naming it.
@@ -15,10 +15,11 @@ from tempfile import TemporaryDirectory
 
 from ingestion.config import Settings
 from ingestion.contract import Contract, ContractCheck, check_source
-from ingestion.database import run_lock
+from ingestion.database import drop_schema, run_lock
 from ingestion.errors import ContractViolation
 from ingestion.export import export
 from ingestion.extract import extract
+from ingestion.lake import Lake
 from ingestion.load import RAW_SCHEMA, load
 from ingestion.quarantine import mirror_to_lake
 from ingestion.retry import with_retries
@@ -46,6 +47,9 @@ class RunReport:
         return sum(s.seconds for s in self.stages)
 
 
+Stage = tuple[str, Callable[[], tuple[dict[str, int], str]]]
+
+
 def run(
     settings: Settings,
     on_stage: Callable[[StageResult], None] = lambda _: None,
@@ -57,7 +61,6 @@ def run(
 
     Call `ingestion.database.preflight` first for a clear error when a database is unreachable.
     """
-    report = RunReport()
     contract = Contract.load()
     check = ContractCheck()
     with run_lock(settings.warehouse_url), TemporaryDirectory(prefix="totes-dlt-") as work:
@@ -74,44 +77,19 @@ def run(
             rows = extract(
                 settings.source_url, settings.lake_url, dlt_dir, tables, settings.key_check_every
             )
+            Lake(settings.lake_url).write_missing_manifests(contract.version)
             held_back = f"; held back: {', '.join(check.broken)}" if check.broken else ""
             return rows, settings.lake_url + held_back
 
-        def load_stage() -> tuple[dict[str, int], str]:
-            return load(settings.lake_url, settings.warehouse_url, dlt_dir), RAW_SCHEMA
-
-        def dbt_stage() -> tuple[dict[str, int], str]:
-            summary = dbt_build(settings.warehouse_url)
-            return {}, f"{summary.passed} models, seeds and tests passed, {summary.warned} warned"
-
-        def quarantine_stage() -> tuple[dict[str, int], str]:
-            held = mirror_to_lake(settings.warehouse_url, settings.lake_url)
-            if held:
-                on_warning(
-                    f"{sum(held.values()):,} source versions are held in quarantine "
-                    f"({', '.join(f'{t} {n:,}' for t, n in held.items())}): "
-                    "see `totes quarantine list`"
-                )
-            return held, "source versions in quarantine (`totes quarantine list`)"
-
-        def export_stage() -> tuple[dict[str, int], str]:
-            return export(settings.warehouse_url, settings.processed_url), settings.processed_url
-
-        for name, work_of_stage in (
-            ("extract", extract_stage),
-            ("load", load_stage),
-            ("dbt", dbt_stage),
-            ("quarantine", quarantine_stage),
-            ("export", export_stage),
-        ):
-            started = time.perf_counter()
-            # every stage is idempotent, so a transient failure re-runs the whole stage
-            rows, detail = with_retries(
-                work_of_stage, f"the {name} stage", settings.retry_seconds, on_retry
-            )
-            result = StageResult(name, time.perf_counter() - started, rows, detail)
-            report.stages.append(result)
-            on_stage(result)
+        report = _run_stages(
+            [
+                ("extract", extract_stage),
+                *_warehouse_stages(settings, dlt_dir, on_warning),
+            ],
+            settings,
+            on_stage,
+            on_retry,
+        )
     if check.broken:
         raise ContractViolation(
             f"the source breaks the data contract (v{contract.version}), so these tables were "
@@ -119,4 +97,81 @@ def run(
             f"{check.describe_broken()}. Fix the source, or change ingestion/contract.yml "
             "and the models on purpose."
         )
+    return report
+
+
+def rebuild(
+    settings: Settings,
+    on_stage: Callable[[StageResult], None] = lambda _: None,
+    on_retry: Callable[[str], None] = lambda _: None,
+    on_warning: Callable[[str], None] = lambda _: None,
+) -> RunReport:
+    """Disaster recovery: drop the raw schema and rebuild raw, marts and the processed zone
+    from the lake alone (dbt with --full-refresh). The source is not read."""
+    with run_lock(settings.warehouse_url), TemporaryDirectory(prefix="totes-dlt-") as work:
+
+        def reset_stage() -> tuple[dict[str, int], str]:
+            drop_schema(settings.warehouse_url, RAW_SCHEMA)  # with it, the load's watermark
+            return {}, f"dropped {RAW_SCHEMA}; every lake load is loaded again"
+
+        return _run_stages(
+            [
+                ("reset", reset_stage),
+                *_warehouse_stages(settings, Path(work), on_warning, "--full-refresh"),
+            ],
+            settings,
+            on_stage,
+            on_retry,
+        )
+
+
+def _warehouse_stages(
+    settings: Settings, dlt_dir: Path, on_warning: Callable[[str], None], *dbt_args: str
+) -> list[Stage]:
+    """load -> dbt -> quarantine -> export: everything after the lake."""
+
+    def load_stage() -> tuple[dict[str, int], str]:
+        return load(settings.lake_url, settings.warehouse_url, dlt_dir), RAW_SCHEMA
+
+    def dbt_stage() -> tuple[dict[str, int], str]:
+        summary = dbt_build(settings.warehouse_url, *dbt_args)
+        return {}, f"{summary.passed} models, seeds and tests passed, {summary.warned} warned"
+
+    def quarantine_stage() -> tuple[dict[str, int], str]:
+        held = mirror_to_lake(settings.warehouse_url, settings.lake_url)
+        if held:
+            on_warning(
+                f"{sum(held.values()):,} source versions are held in quarantine "
+                f"({', '.join(f'{t} {n:,}' for t, n in held.items())}): "
+                "see `totes quarantine list`"
+            )
+        return held, "versions held (`totes quarantine list`)" if held else "nothing held"
+
+    def export_stage() -> tuple[dict[str, int], str]:
+        return export(settings.warehouse_url, settings.processed_url), settings.processed_url
+
+    return [
+        ("load", load_stage),
+        ("dbt", dbt_stage),
+        ("quarantine", quarantine_stage),
+        ("export", export_stage),
+    ]
+
+
+def _run_stages(
+    stages: list[Stage],
+    settings: Settings,
+    on_stage: Callable[[StageResult], None],
+    on_retry: Callable[[str], None],
+) -> RunReport:
+    report = RunReport()
+    for name, work_of_stage in stages:
+        started = time.perf_counter()
+        # every stage is idempotent, so a transient failure re-runs the whole stage
+        rows, detail = with_retries(
+            work_of_stage, f"the {name} stage", settings.retry_seconds, on_retry
+        )
+        result = StageResult(name, time.perf_counter() - started, rows, detail)
+        report.stages.append(result)
+        on_stage(result)
     return report

@@ -70,7 +70,9 @@ def _as_arrow(rows: list[QuarantinedRow]) -> pa.Table:
         {
             "source_table": [row.source_table for row in rows],
             "source_id": pa.array([row.source_id for row in rows], pa.int64()),
-            "last_updated": pa.array([row.last_updated for row in rows], pa.timestamp("ms")),
+            "last_updated": pa.array(
+                [row.last_updated for row in rows], pa.timestamp("ms", tz="UTC")
+            ),
             "status": [row.status for row in rows],
             "reason": [row.reason for row in rows],
             "lake_load_id": [row.lake_load_id for row in rows],

@@ -7,14 +7,18 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg2
+import pyarrow.dataset as ds
 import pytest
 
 from ingestion.config import Settings, load_settings
 from ingestion.local_postgres import LocalPostgres
+from ingestion.storage import arrow_filesystem, filesystem
 
 REPO = Path(__file__).resolve().parent.parent
 _names = itertools.count()
@@ -79,11 +83,79 @@ def settings_environment(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
-def new_stack(server: LocalPostgres, home: Path) -> Settings:
+def new_stack(server: LocalPostgres, home: Path, s3: S3 | None = None) -> Settings:
+    """New source and warehouse databases; lake and processed zone in `home`, or in new
+    buckets on `s3` when given."""
     env = stack_environment(
         create_database(server, "totesys"), create_database(server, "warehouse"), home
     )
+    if s3 is not None:
+        env["TOTES_LAKE_URL"] = f"s3://{s3.new_bucket('lake')}/totes"
+        env["TOTES_PROCESSED_URL"] = f"s3://{s3.new_bucket('processed')}"
     return load_settings(env, env_file=home / "no.env")
+
+
+class S3:
+    """moto's S3 server, over real HTTP on 127.0.0.1: boto3 and s3fs talk to it as to AWS."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+
+    def new_bucket(self, prefix: str) -> str:
+        import boto3
+
+        name = f"{prefix}-{next(_names)}-{os.getpid()}"
+        boto3.client("s3", endpoint_url=self.endpoint).create_bucket(Bucket=name)
+        return name
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3]:
+    """One moto S3 server per test session, in its own process (not a thread of this one, which
+    runs dbt and dlt too). Its endpoint and test credentials go into this process's
+    environment, so `totes` children use them too, through the standard AWS chain."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    _wait_for_port(port, server)
+    settings = {
+        "AWS_ENDPOINT_URL_S3": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    previous = {key: os.environ.get(key) for key in settings}
+    os.environ.update(settings)
+    yield S3(endpoint)
+    for key, value in previous.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"moto's server exited with {process.returncode}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"moto's server did not listen on {port} within {seconds} s")
+
+
+def zone_dataset(url: str, *parts: str, **options: Any) -> ds.Dataset:
+    """A pyarrow dataset over part of a lake or processed zone, local or on S3."""
+    fs, root = filesystem(url)
+    return ds.dataset("/".join((root, *parts)), filesystem=arrow_filesystem(fs), **options)
 
 
 @pytest.fixture

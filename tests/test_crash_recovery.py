@@ -1,11 +1,11 @@
 """The crash harness: SIGKILL `totes run` at many points, run again, and lose or double nothing.
 
 Each kill point is a real child process killed just before the Nth call of a function in the
-stage under attack. Kill points come in pairs, so the second killed run also meets whatever
-the first left half-done. After them, one normal run must finish the work. Then every version the
-source ever had (recorded after each churn) is in each fact exactly once, the processed zone
-holds exactly the warehouse's fact records, and at the end dims and current state equal a
-reference warehouse built by one clean run over the same source.
+stage under attack. Kill points come in fours, so the later killed runs also meet whatever
+the earlier ones left half-done. After them, one normal run must finish the work. Then every
+version the source ever had (recorded after each churn) is in each fact exactly once, the
+processed zone holds exactly the warehouse's fact records, and at the end dims and current state
+equal a reference warehouse built by one clean run over the same source.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ingestion.local_postgres import LocalPostgres
 from ingestion.pipeline import run
 from ingestion.source.churn import churn
 from ingestion.source.generate import init_source
-from tests.conftest import REPO, new_stack, query, settings_environment
+from tests.conftest import REPO, S3, new_stack, query, settings_environment, zone_dataset
 from tests.test_star_schema import dims_of_a_clean_run_match
 
 FACTS = {  # fact -> (source table, record id)
@@ -38,21 +38,18 @@ KILL_POINTS = [
     "ingestion.pipeline:extract:1",
     "ingestion.source_keys:key_ranges:3",
     "fsspec.implementations.local:LocalFileSystem.put_file:1",
-    "fsspec.implementations.local:LocalFileSystem.put_file:4",
     "dlt.destinations.impl.filesystem.filesystem:FilesystemClient._store_current_state:1",
     "dlt.destinations.impl.filesystem.filesystem:FilesystemClient._store_load:1",
+    "ingestion.lake:Lake.files:12",  # dlt is done: writing the load's manifest
     # between extract and load, and during load (lake -> totesys_raw)
     "ingestion.pipeline:load:1",
     "ingestion.lake:Lake.open:1",
-    "ingestion.lake:Lake.open:4",
     "dlt.destinations.impl.postgres.postgres:PostgresCsvCopyJob.run:1",
     "dlt.destinations.impl.postgres.postgres:PostgresCsvCopyJob.run:3",
-    "ingestion.lake:Lake.files:12",
     "dlt.destinations.impl.postgres.postgres:PostgresClient.complete_load:1",
     # between load and dbt, and during dbt
     "ingestion.pipeline:dbt_build:1",
     "dbt.adapters.sql.connections:SQLConnectionManager.add_query:15",
-    "dbt.adapters.sql.connections:SQLConnectionManager.add_query:80",
     "dbt.adapters.sql.connections:SQLConnectionManager.add_query:200",
     # between dbt and quarantine, and during quarantine (warehouse -> lake quarantine area)
     "ingestion.pipeline:mirror_to_lake:1",
@@ -61,11 +58,13 @@ KILL_POINTS = [
     "ingestion.pipeline:export:1",
     "ingestion.export:ParquetZone.replace_snapshot:13",
     "fsspec.implementations.local:LocalFileSystem.mv:2",
-    "ingestion.export:ParquetZone.append_partitioned:1",
-    "ingestion.export:ParquetZone.append_partitioned:2",
+    "ingestion.export:ParquetZone.merge_into_days:1",
+    "ingestion.export:ParquetZone.merge_into_days:2",
     "ingestion.export:ParquetZone.record_exported:1",
-    "ingestion.export:ParquetZone.record_exported:3",
 ]
+
+
+KILLS_IN_A_ROW = 4
 
 
 def killed_run(settings: Settings, kill_at: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -93,27 +92,28 @@ def fact_versions(settings: Settings, fact: str) -> list[tuple[object, ...]]:
 
 def exported_record_ids(settings: Settings, fact: str) -> list[int]:
     _, record_id = FACTS[fact]
-    folder = Path(settings.processed_url) / fact
     by_date = ds.partitioning(pa.schema([("last_updated_date", pa.date32())]), flavor="hive")
-    data = ds.dataset(folder, partitioning=by_date).to_table(columns=[record_id])
+    data = zone_dataset(settings.processed_url, fact, partitioning=by_date).to_table([record_id])
     return sorted(data.column(0).to_pylist())
 
 
-def attack(postgres: LocalPostgres, folder: Path, kill_points: list[str]) -> None:
-    """Kill `totes run` at each point (in pairs), let a normal run finish, check every fact."""
+def attack(
+    postgres: LocalPostgres, folder: Path, kill_points: list[str], s3: S3 | None = None
+) -> None:
+    """Kill `totes run` at each point (in fours), let a normal run finish, check every fact."""
     # a key check on every run, so the harness attacks it too
-    settings = replace(new_stack(postgres, folder / "attacked"), key_check_every=1)
+    settings = replace(new_stack(postgres, folder / "attacked", s3), key_check_every=1)
     preflight(settings)
     init_source(settings.source_url, scale=0.01, seed=21)
     run(settings)
     ever = source_versions(settings)  # every version the source has ever had
     checked = 0
-    # Kill points in pairs: the second killed run meets the mess the first one left behind.
-    for number in range(0, len(kill_points), 2):
+    # Kill points in fours: each killed run meets the mess the ones before it left behind.
+    for number in range(0, len(kill_points), KILLS_IN_A_ROW):
         churn(settings.source_url, orders=3, payments_paid=2, updates=2, seed=number)
         for fact, versions in source_versions(settings).items():
             ever[fact] |= versions
-        attacked = kill_points[number : number + 2]
+        attacked = kill_points[number : number + KILLS_IN_A_ROW]
         for kill_at in attacked:
             killed = killed_run(settings, kill_at, folder)
             assert killed.returncode == -signal.SIGKILL, f"{kill_at} never reached: {killed}"
@@ -156,3 +156,22 @@ class TestKillsDuringDbtQuarantineAndExport:
     ) -> None:
         assert KILL_POINTS[HALF] == "ingestion.pipeline:dbt_build:1"
         attack(postgres, tmp_path, KILL_POINTS[HALF:])
+
+
+class TestKillsDuringUploadsToS3:
+    """The same promise with both zones on S3 (moto's server): uploads cut short by a kill."""
+
+    def test_killed_runs_followed_by_a_normal_run_lose_and_double_nothing(
+        self, postgres: LocalPostgres, s3: S3, tmp_path: Path
+    ) -> None:
+        attack(
+            postgres,
+            tmp_path,
+            [
+                # dlt uploading a lake load's files, one PUT each
+                "dlt.destinations.impl.filesystem.filesystem:FilesystemLoadJob.run:2",
+                "ingestion.storage:write_atomically:1",  # the load's manifest
+                "ingestion.storage:write_atomically:12",  # export: dims, then fact days
+            ],
+            s3,
+        )

@@ -329,14 +329,15 @@ def test_full_refresh_rebuilds_the_same_fact_versions_and_the_export_follows(
 ) -> None:
     settings, _ = warehouse
     wh = settings.warehouse_url
-    # A late version (older than the newest loaded): incremental runs append it last, a full
-    # refresh numbers it among its peers, so the record ids really change.
+    # A version that reaches the fact after versions of later lake loads (as one released from
+    # quarantine does): incremental runs append it last, a full refresh numbers it by its lake
+    # load, first, so the record ids really change.
     execute(
         wh,
         "create temp table late as select * from totesys_raw.payment "
         "where payment_id = (select min(payment_id) from totesys_raw.payment) limit 1;"
         "update late set last_updated = last_updated + interval '1 millisecond', "
-        "_lake_load_id = '9999999999.5';"
+        "_lake_load_id = '0.5';"
         "insert into totesys_raw.payment select * from late;",
     )
     dbt_build(wh)

@@ -1,15 +1,9 @@
-{{
-    config(
-        materialized='incremental',
-        on_schema_change='fail',
-    )
-}}
-
 -- Rows deleted in totesys (hard deletes, which the last_updated cursor cannot see). A key
 -- snapshot (raw source_keys, taken every TOTES_KEY_CHECK_EVERY runs) lists the ids each table
--- holds; an id that an earlier lake load held and the latest snapshot lacks was deleted.
--- Nothing is removed: facts keep the row's versions and dims keep its last state; the
--- fact_*_current views leave it out.
+-- holds; an id that an earlier lake load held and the latest snapshot lacks was deleted. It was
+-- detected by the first snapshot after the last one that still held it. Everything here derives
+-- from raw, so a rebuild from the lake gives the same rows. Nothing is removed: facts keep the
+-- row's versions and dims keep its last state; the fact_*_current views leave it out.
 
 {%- set tables = [
     'address', 'counterparty', 'currency', 'department', 'design', 'staff', 'payment_type',
@@ -81,33 +75,53 @@ missing as (
     {%- endfor %}
 ),
 
-first_seen as (
+deleted as (
     select
-        source_table,
-        source_id,
-        min(_lake_load_id::numeric) as first_lake_load
+        missing.source_table,
+        missing.source_id,
+        min(missing._lake_load_id::numeric) as first_lake_load
     from missing
-    group by source_table, source_id
+    inner join latest_snapshot
+        on missing.source_table = latest_snapshot.source_table
+    group by missing.source_table, missing.source_id, latest_snapshot._lake_load_id
+    -- an id first read in the snapshot's own load may have come after the snapshot
+    having min(missing._lake_load_id::numeric) < latest_snapshot._lake_load_id::numeric
+),
+
+last_held as (
+    select
+        deleted.source_table,
+        deleted.source_id,
+        max(key_ranges._lake_load_id::numeric) as snapshot_load
+    from deleted
+    inner join key_ranges
+        on
+            deleted.source_table = key_ranges.source_table
+            and deleted.source_id between key_ranges.first_id and key_ranges.last_id
+    group by deleted.source_table, deleted.source_id
+),
+
+detected as (
+    select
+        deleted.source_table,
+        deleted.source_id,
+        min(key_ranges._lake_load_id::numeric) as snapshot_load
+    from deleted
+    left join last_held
+        on
+            deleted.source_table = last_held.source_table
+            and deleted.source_id = last_held.source_id
+    inner join key_ranges
+        on
+            deleted.source_table = key_ranges.source_table
+            and key_ranges._lake_load_id::numeric
+            > greatest(deleted.first_lake_load, last_held.snapshot_load)
+    group by deleted.source_table, deleted.source_id
 )
 
 select
-    first_seen.source_table::varchar as source_table,
-    first_seen.source_id::integer as source_id,
+    source_table::varchar as source_table,
+    source_id::integer as source_id,
     -- a lake load id is the unix time the load started
-    (to_timestamp(latest_snapshot._lake_load_id::numeric) at time zone 'UTC')::timestamp
-        as detected_at
-from first_seen
-inner join latest_snapshot
-    on first_seen.source_table = latest_snapshot.source_table
-where
-    -- an id first read in the snapshot's own load may have come after the snapshot
-    first_seen.first_lake_load < latest_snapshot._lake_load_id::numeric
-    {%- if is_incremental() %}
-        and not exists (
-            select 1
-            from {{ this }} as known
-            where
-                known.source_table = first_seen.source_table
-                and known.source_id = first_seen.source_id
-        )
-    {%- endif %}
+    (to_timestamp(snapshot_load) at time zone 'UTC')::timestamp as detected_at
+from detected

@@ -18,7 +18,8 @@ versions as (
 )
 
 select
-    {{ next_record_id('payment_record_id', 'last_updated, payment_id') }} as payment_record_id,
+    {{ next_record_id('payment_record_id', '_lake_load_id::numeric, last_updated, payment_id') }}
+        as payment_record_id,
     payment_id,
     {{ split_timestamp('created_at', 'created') }},
     {{ split_timestamp('last_updated', 'last_updated') }},

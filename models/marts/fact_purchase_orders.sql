@@ -19,7 +19,9 @@ versions as (
 )
 
 select
-    {{ next_record_id('purchase_record_id', 'last_updated, purchase_order_id') }}
+    {{ next_record_id(
+        'purchase_record_id', '_lake_load_id::numeric, last_updated, purchase_order_id'
+    ) }}
         as purchase_record_id,
     purchase_order_id,
     {{ split_timestamp('created_at', 'created') }},

@@ -17,7 +17,8 @@ versions as (
 )
 
 select
-    {{ next_record_id('sales_record_id', 'last_updated, sales_order_id') }} as sales_record_id,
+    {{ next_record_id('sales_record_id', '_lake_load_id::numeric, last_updated, sales_order_id') }}
+        as sales_record_id,
     sales_order_id,
     {{ split_timestamp('created_at', 'created') }},
     {{ split_timestamp('last_updated', 'last_updated') }},
