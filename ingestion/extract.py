@@ -68,6 +68,8 @@ def totesys_source(source_url: str, tables: list[str]) -> dlt.sources.DltSource:
             },
         )
         resource.add_map(keep_unseen_versions(name, f"{name}_id"))
+        # a window with nothing new must not leave an empty file in the lake
+        resource.add_filter(lambda rows: rows.num_rows > 0)
         resource.add_map(as_utc_milliseconds)
     return source
 

@@ -174,15 +174,18 @@ def query(url: str, sql: str, params: tuple[object, ...] = ()) -> list[tuple[obj
         conn.close()
 
 
-def totes(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def totes(
+    *args: str, env: dict[str, str], cwd: Path, answer: str = ""
+) -> subprocess.CompletedProcess[str]:
     """Run the real `totes` console script in a child process, in `cwd` (never the repo, whose
-    .env and .totes/ belong to the developer)."""
+    .env and .totes/ belong to the developer), with `answer` on its standard input."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("TOTES_")}
     environ.update(env)
     return subprocess.run(
         [str(Path(sys.executable).parent / "totes"), *args],
         env=environ,
         cwd=cwd,
+        input=answer,
         capture_output=True,
         text=True,
         timeout=600,

@@ -21,7 +21,14 @@ from ingestion.local_postgres import LocalPostgres
 from ingestion.pipeline import RunReport, rebuild, run
 from ingestion.source.churn import ChurnResult, churn
 from ingestion.source.generate import TABLES, init_source
-from tests.conftest import create_database, new_stack, query, zone_dataset
+from tests.conftest import (
+    create_database,
+    new_stack,
+    query,
+    settings_environment,
+    totes,
+    zone_dataset,
+)
 from tests.test_star_schema import mart_fingerprints
 
 
@@ -229,6 +236,8 @@ def test_lake_files_have_the_sources_types_and_a_manifest_per_load(history: Hist
     first = json.loads(lake.fs.cat_file(f"{lake.root}/_manifests/{loads[0]}.json"))
     assert first["tables"]["sales_order"]["rows"] == history.raw_after_first["sales_order"]
     assert first["contract_version"] == 1
+    newest = json.loads(lake.fs.cat_file(f"{lake.root}/_manifests/{loads[-1]}.json"))
+    assert newest["tables"] == {}  # a run without changes leaves no (empty) data file
     schema = zone_dataset(history.settings.lake_url, "totesys", "sales_order").schema
     assert schema.field("last_updated").type == pa.timestamp("ms", tz="UTC")
     assert schema.field("unit_price").type == pa.decimal128(10, 2)
@@ -250,3 +259,14 @@ def test_rebuild_from_the_lake_alone_gives_the_same_warehouse_and_processed_zone
     facts = zone_dataset(settings.processed_url, "fact_sales_order", partitioning="hive")
     exported = sorted(facts.to_table(columns=["sales_record_id"]).column(0).to_pylist())
     assert exported == [f[0] for f in all_facts(settings)]
+
+
+def test_totes_rebuild_asks_first_and_a_no_changes_nothing(
+    history: History, tmp_path: Path
+) -> None:
+    raw = raw_counts(history.settings)
+    refused = totes(
+        "rebuild", env=settings_environment(history.settings), cwd=tmp_path, answer="n\n"
+    )
+    assert refused.returncode == 1 and "Aborted" in refused.stderr
+    assert raw_counts(history.settings) == raw
