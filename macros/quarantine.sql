@@ -29,6 +29,14 @@
     ), '')
 {%- endmacro %}
 
+{#- The totesys tables, in the order their parents come first. -#}
+{% macro totesys_tables() -%}
+    {{ return([
+        'address', 'counterparty', 'currency', 'department', 'design', 'staff', 'payment_type',
+        'sales_order', 'purchase_order', 'transaction', 'payment',
+    ]) }}
+{%- endmacro %}
+
 {#- Each source table's references: column -> [the model holding the parents, its id column, the
     parent's source table]. Model names, not refs: a model depends only on its own parents. -#}
 {% macro totesys_references(table) -%}

@@ -5,10 +5,7 @@
 -- from raw, so a rebuild from the lake gives the same rows. Nothing is removed: facts keep the
 -- row's versions and dims keep its last state; the fact_*_current views leave it out.
 
-{%- set tables = [
-    'address', 'counterparty', 'currency', 'department', 'design', 'staff', 'payment_type',
-    'sales_order', 'purchase_order', 'transaction', 'payment',
-] %}
+{%- set tables = totesys_tables() %}
 {#- source() outside any branch, so dbt records the dependencies while parsing -#}
 {%- set snapshots = source('totesys', 'source_keys') %}
 {%- set raw_tables = {} %}

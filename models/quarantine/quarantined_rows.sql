@@ -4,10 +4,7 @@
 -- passes (say its parent arrives). A superseded one never will: a newer, valid version of the
 -- same row replaced it in the warehouse. `totes quarantine list` reads this table.
 
-{%- set tables = [
-    'address', 'counterparty', 'currency', 'department', 'design', 'staff', 'payment_type',
-    'sales_order', 'purchase_order', 'transaction', 'payment',
-] %}
+{%- set tables = totesys_tables() %}
 
 with
 
