@@ -33,6 +33,7 @@ class Settings:
     local_port: int
     retry_seconds: float  # how long transient failures are retried before giving up
     key_check_every: int  # runs between two checks of the source's ids, which find deletes
+    compact_at_files: int  # files a lake day folder may hold before it is merged into one
     # True when the URL was not given, so the embedded Postgres must serve it.
     embedded_source: bool
     embedded_warehouse: bool
@@ -67,7 +68,8 @@ def load_settings(
         home=home,
         local_port=port,
         retry_seconds=_seconds(values.get("TOTES_RETRY_SECONDS", "60")),
-        key_check_every=_runs(values.get("TOTES_KEY_CHECK_EVERY", "12")),
+        key_check_every=_whole_number(values, "TOTES_KEY_CHECK_EVERY", "12", "runs", 1),
+        compact_at_files=_whole_number(values, "TOTES_COMPACT_AT_FILES", "100", "files", 2),
         embedded_source=not source,
         embedded_warehouse=not warehouse,
     )
@@ -92,10 +94,13 @@ def _seconds(text: str) -> float:
     return seconds
 
 
-def _runs(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
+def _whole_number(
+    values: Mapping[str, str], name: str, default: str, unit: str, minimum: int
+) -> int:
+    text = values.get(name, default)
+    if not text.isdigit() or int(text) < minimum:
         raise ConfigError(
-            f"TOTES_KEY_CHECK_EVERY must be a whole number of runs, 1 or more, got {text!r}"
+            f"{name} must be a whole number of {unit}, {minimum} or more, got {text!r}"
         )
     return int(text)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from tempfile import TemporaryDirectory
 
 import dlt
 import pyarrow as pa
@@ -21,7 +22,13 @@ import pyarrow.compute as pc
 from dlt.sources.sql_database import sql_database
 
 from ingestion.config import sqlalchemy_url
-from ingestion.lake import DATASET, LAKE_TABLES, LAYOUT, load_date_placeholder
+from ingestion.lake import (
+    DATASET,
+    LAKE_LOAD_COLUMN,
+    LAKE_TABLES,
+    LAYOUT,
+    load_date_placeholder,
+)
 from ingestion.source_keys import source_keys
 from ingestion.storage import bucket_url
 
@@ -84,6 +91,12 @@ def as_utc_milliseconds(rows: pa.Table) -> pa.Table:
     return rows.cast(schema)
 
 
+def tag_with_load_id(rows: pa.Table) -> pa.Table:
+    """A dlt map step: each row names the lake load that wrote it, which survives compaction."""
+    load_id = dlt.current.load_package_state()["load_id"]
+    return rows.append_column(LAKE_LOAD_COLUMN, pa.array([load_id] * rows.num_rows, pa.string()))
+
+
 def keep_unseen_versions(table: str, id_column: str) -> Callable[[pa.Table], pa.Table]:
     """A dlt map step: drop versions already extracted, remember the ones inside the window.
 
@@ -125,11 +138,7 @@ def _parse(stamp: str | None) -> datetime | None:
 
 
 def extract(
-    source_url: str,
-    lake_url: str,
-    pipelines_dir: Path,
-    tables: list[str],
-    key_check_every: int,
+    source_url: str, lake_url: str, tables: list[str], key_check_every: int
 ) -> dict[str, int]:
     """Extract `tables` (a table left out keeps its cursor), and every `key_check_every` runs
     their key snapshot. Returns new rows per table (tables with no change are absent)."""
@@ -138,7 +147,13 @@ def extract(
     source = totesys_source(source_url, tables)
     # one source, so the snapshot lands in the same lake load as the rows it describes
     source.resources.add(source_keys(source_url, tables, key_check_every))
-    pipeline = extract_pipeline(lake_url, pipelines_dir)
-    pipeline.run(source, loader_file_format="parquet")
-    counts = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace else {}
+    for resource in source.resources.values():
+        resource.add_map(tag_with_load_id)
+    # dlt's working folder lives for one attempt, so the cursors always come from the lake: a
+    # retried extract starts clean instead of finishing a half-uploaded package
+    with TemporaryDirectory(prefix="totes-dlt-") as work:
+        pipeline = extract_pipeline(lake_url, Path(work))
+        pipeline.run(source, loader_file_format="parquet")
+        normalized = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
+    counts = normalized.row_counts if normalized else {}
     return {table: counts[table] for table in LAKE_TABLES if counts.get(table)}

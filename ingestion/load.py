@@ -9,18 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from tempfile import TemporaryDirectory
 
 import dlt
 import pyarrow as pa
-import pyarrow.parquet as pq
 from sqlalchemy.engine import make_url
 
 from ingestion.lake import LAKE_TABLES, Lake
 
 PIPELINE = "totes_load"
 RAW_SCHEMA = "totesys_raw"
-LAKE_LOAD_COLUMN = "_lake_load_id"
-BATCH_ROWS = 100_000
 
 
 def load_pipeline(warehouse_url: str, pipelines_dir: Path) -> dlt.Pipeline:
@@ -49,33 +47,25 @@ def lake_rows(lake: Lake) -> Iterator[pa.Table]:
     state = dlt.current.resource_state()
     pending = lake.completed_loads(after=state.get("last_lake_load_id"))
     for table in LAKE_TABLES:
-        for rows in _read(lake, table, pending):
-            yield dlt.mark.with_table_name(rows, table)
+        for rows in lake.read(table, pending):
+            # every raw column nullable: a NULL the source should not have sent must reach
+            # staging, which holds that version in quarantine, not fail the COPY
+            yield dlt.mark.with_table_name(rows.cast(_nullable(rows.schema)), table)
     if pending:
         state["last_lake_load_id"] = pending[-1]
-
-
-def _read(lake: Lake, table: str, load_ids: list[str]) -> Iterator[pa.Table]:
-    """Stream a table's rows from the given lake loads, tagged with the lake load they came from."""
-    for load_id in load_ids:
-        for path in lake.files(table, load_id):
-            with lake.open(path) as handle:
-                for batch in pq.ParquetFile(handle).iter_batches(batch_size=BATCH_ROWS):
-                    # every raw column nullable: a NULL the source should not have sent must
-                    # reach staging, which holds that version in quarantine, not fail the COPY
-                    rows = pa.Table.from_batches([batch]).cast(_nullable(batch.schema))
-                    tag = pa.array([load_id] * rows.num_rows, pa.string())
-                    yield rows.append_column(LAKE_LOAD_COLUMN, tag)
 
 
 def _nullable(schema: pa.Schema) -> pa.Schema:
     return pa.schema([field.with_nullable(True) for field in schema])
 
 
-def load(lake_url: str, warehouse_url: str, pipelines_dir: Path) -> dict[str, int]:
+def load(lake_url: str, warehouse_url: str) -> dict[str, int]:
     """Run one load. Returns rows loaded per table (tables with nothing new are absent)."""
-    pipeline = load_pipeline(warehouse_url, pipelines_dir)
-    # csv makes dlt load Postgres with COPY instead of INSERT statements.
-    pipeline.run(lake_rows(Lake(lake_url)), loader_file_format="csv")
-    counts = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace else {}
+    # dlt's working folder lives for one attempt: the watermark always comes from the warehouse
+    with TemporaryDirectory(prefix="totes-dlt-") as work:
+        pipeline = load_pipeline(warehouse_url, Path(work))
+        # csv makes dlt load Postgres with COPY instead of INSERT statements.
+        pipeline.run(lake_rows(Lake(lake_url)), loader_file_format="csv")
+        normalized = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
+    counts = normalized.row_counts if normalized else {}
     return {table: counts[table] for table in LAKE_TABLES if counts.get(table)}

@@ -1,5 +1,6 @@
-"""One pipeline run: extract -> load -> dbt build -> quarantine -> export, each stage timed and
-counted; and the rebuild of the warehouse from the lake alone.
+"""One pipeline run: extract (with the lake's manifests and compaction) -> load -> dbt build ->
+quarantine -> export, each stage timed and counted; and the rebuild of the warehouse from the
+lake alone.
 
 The extract checks the source against the data contract first. A table that breaks it is left
 out (its cursor stays put) while the others run to the end; then the run fails naming it.
@@ -10,9 +11,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from tempfile import TemporaryDirectory
 
+from ingestion.compaction import compact
 from ingestion.config import Settings
 from ingestion.contract import Contract, ContractCheck, check_source
 from ingestion.database import drop_schema, run_lock
@@ -63,10 +63,7 @@ def run(
     """
     contract = Contract.load()
     check = ContractCheck()
-    with run_lock(settings.warehouse_url), TemporaryDirectory(prefix="totes-dlt-") as work:
-        # dlt's working folder lives for one run: its state always comes from the lake and
-        # the warehouse, as in a container, so a stale local copy can never skip data.
-        dlt_dir = Path(work)
+    with run_lock(settings.warehouse_url):
 
         def extract_stage() -> tuple[dict[str, int], str]:
             nonlocal check
@@ -74,17 +71,18 @@ def run(
             for warning in check.warnings:
                 on_warning(f"data contract: {warning}")
             tables = check.usable(TABLES)
-            rows = extract(
-                settings.source_url, settings.lake_url, dlt_dir, tables, settings.key_check_every
-            )
-            Lake(settings.lake_url).write_missing_manifests(contract.version)
+            rows = extract(settings.source_url, settings.lake_url, tables, settings.key_check_every)
+            lake = Lake(settings.lake_url)
+            lake.write_missing_manifests(contract.version)  # before compaction moves files
+            compacted = compact(lake, settings.compact_at_files)
+            merged = f"; compacted {len(compacted)} day folders" if compacted else ""
             held_back = f"; held back: {', '.join(check.broken)}" if check.broken else ""
-            return rows, settings.lake_url + held_back
+            return rows, settings.lake_url + merged + held_back
 
         report = _run_stages(
             [
                 ("extract", extract_stage),
-                *_warehouse_stages(settings, dlt_dir, on_warning),
+                *_warehouse_stages(settings, on_warning),
             ],
             settings,
             on_stage,
@@ -108,7 +106,7 @@ def rebuild(
 ) -> RunReport:
     """Disaster recovery: drop the raw schema and rebuild raw, marts and the processed zone
     from the lake alone (dbt with --full-refresh). The source is not read."""
-    with run_lock(settings.warehouse_url), TemporaryDirectory(prefix="totes-dlt-") as work:
+    with run_lock(settings.warehouse_url):
 
         def reset_stage() -> tuple[dict[str, int], str]:
             drop_schema(settings.warehouse_url, RAW_SCHEMA)  # with it, the load's watermark
@@ -117,7 +115,7 @@ def rebuild(
         return _run_stages(
             [
                 ("reset", reset_stage),
-                *_warehouse_stages(settings, Path(work), on_warning, "--full-refresh"),
+                *_warehouse_stages(settings, on_warning, "--full-refresh"),
             ],
             settings,
             on_stage,
@@ -126,12 +124,12 @@ def rebuild(
 
 
 def _warehouse_stages(
-    settings: Settings, dlt_dir: Path, on_warning: Callable[[str], None], *dbt_args: str
+    settings: Settings, on_warning: Callable[[str], None], *dbt_args: str
 ) -> list[Stage]:
     """load -> dbt -> quarantine -> export: everything after the lake."""
 
     def load_stage() -> tuple[dict[str, int], str]:
-        return load(settings.lake_url, settings.warehouse_url, dlt_dir), RAW_SCHEMA
+        return load(settings.lake_url, settings.warehouse_url), RAW_SCHEMA
 
     def dbt_stage() -> tuple[dict[str, int], str]:
         summary = dbt_build(settings.warehouse_url, *dbt_args)

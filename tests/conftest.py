@@ -17,6 +17,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from ingestion.config import Settings, load_settings
+from ingestion.lake import Lake
 from ingestion.local_postgres import LocalPostgres
 from ingestion.storage import arrow_filesystem, filesystem
 
@@ -65,6 +66,8 @@ def stack_environment(source_url: str, warehouse_url: str, home: Path) -> dict[s
         "TOTES_HOME": str(home),
         # a port nothing listens on: using the embedded server by mistake fails loudly
         "TOTES_LOCAL_PORT": str(free_port()),
+        # a lake day folder is compacted as soon as it has two files: every test meets it
+        "TOTES_COMPACT_AT_FILES": "2",
     }
 
 
@@ -78,6 +81,7 @@ def settings_environment(settings: Settings, **extra: str) -> dict[str, str]:
         TOTES_PROCESSED_URL=settings.processed_url,
         TOTES_HOME=str(settings.home),
         TOTES_KEY_CHECK_EVERY=str(settings.key_check_every),
+        TOTES_COMPACT_AT_FILES=str(settings.compact_at_files),
         **extra,
     )
     return env
@@ -156,6 +160,16 @@ def zone_dataset(url: str, *parts: str, **options: Any) -> ds.Dataset:
     """A pyarrow dataset over part of a lake or processed zone, local or on S3."""
     fs, root = filesystem(url)
     return ds.dataset("/".join((root, *parts)), filesystem=arrow_filesystem(fs), **options)
+
+
+def lake_versions(lake_url: str, table: str) -> list[tuple[object, ...]]:
+    """(id, last_updated) of every version of `table` a lake reader gets (completed loads)."""
+    lake = Lake(lake_url)
+    return [
+        (row[f"{table}_id"], row["last_updated"].replace(tzinfo=None))  # naive, as in the source
+        for rows in lake.read(table, lake.completed_loads())
+        for row in rows.select([f"{table}_id", "last_updated"]).to_pylist()
+    ]
 
 
 @pytest.fixture

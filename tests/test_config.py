@@ -20,6 +20,7 @@ def test_unset_urls_fall_back_to_the_embedded_postgres(tmp_path: Path) -> None:
     assert (settings.lake_url, settings.processed_url) == (".totes/lake", ".totes/processed")
     assert settings.embedded_source and settings.embedded_warehouse
     assert settings.key_check_every == 12
+    assert settings.compact_at_files == 100
 
 
 def test_a_set_url_is_used_and_only_the_other_falls_back(tmp_path: Path) -> None:
@@ -46,6 +47,7 @@ def test_dotenv_is_read_and_the_environment_wins_over_it(tmp_path: Path) -> None
         ("TOTES_LOCAL_PORT", "eighty", "TOTES_LOCAL_PORT must be a TCP port"),
         ("TOTES_KEY_CHECK_EVERY", "0", "TOTES_KEY_CHECK_EVERY must be a whole number of runs"),
         ("TOTES_KEY_CHECK_EVERY", "hourly", "TOTES_KEY_CHECK_EVERY must be a whole number"),
+        ("TOTES_COMPACT_AT_FILES", "1", "TOTES_COMPACT_AT_FILES must be a whole number of files"),
     ],
 )
 def test_bad_settings_fail_naming_the_variable_without_the_password(

@@ -3,9 +3,9 @@
 Each kill point is a real child process killed just before the Nth call of a function in the
 stage under attack. Kill points come in fours, so the later killed runs also meet whatever
 the earlier ones left half-done. After them, one normal run must finish the work. Then every
-version the source ever had (recorded after each churn) is in each fact exactly once, the
-processed zone holds exactly the warehouse's fact records, and at the end dims and current state
-equal a reference warehouse built by one clean run over the same source.
+version the source ever had (recorded after each churn) is in the lake and in each fact exactly
+once, the processed zone holds exactly the warehouse's fact records, and at the end dims and
+current state equal a reference warehouse built by one clean run over the same source.
 """
 
 from __future__ import annotations
@@ -26,7 +26,15 @@ from ingestion.local_postgres import LocalPostgres
 from ingestion.pipeline import run
 from ingestion.source.churn import churn
 from ingestion.source.generate import init_source
-from tests.conftest import REPO, S3, new_stack, query, settings_environment, zone_dataset
+from tests.conftest import (
+    REPO,
+    S3,
+    lake_versions,
+    new_stack,
+    query,
+    settings_environment,
+    zone_dataset,
+)
 from tests.test_star_schema import dims_of_a_clean_run_match
 
 FACTS = {  # fact -> (source table, record id)
@@ -41,10 +49,12 @@ KILL_POINTS = [
     "fsspec.implementations.local:LocalFileSystem.put_file:1",
     "dlt.destinations.impl.filesystem.filesystem:FilesystemClient._store_current_state:1",
     "dlt.destinations.impl.filesystem.filesystem:FilesystemClient._store_load:1",
-    "ingestion.lake:Lake.files:12",  # dlt is done: writing the load's manifest
+    "ingestion.lake:Lake.manifest:1",  # dlt is done: writing the load's manifest
+    # compacted file written, the loads' own files not yet deleted
+    "ingestion.compaction:_delete:1",
     # between extract and load, and during load (lake -> totesys_raw)
     "ingestion.pipeline:load:1",
-    "ingestion.lake:Lake.open:1",
+    "ingestion.lake:Lake.read_file:1",
     "dlt.destinations.impl.postgres.postgres:PostgresCsvCopyJob.run:1",
     "dlt.destinations.impl.postgres.postgres:PostgresCsvCopyJob.run:3",
     "dlt.destinations.impl.postgres.postgres:PostgresClient.complete_load:1",
@@ -123,6 +133,8 @@ def attack(
             versions = fact_versions(settings, fact)
             assert len(versions) == len(set(versions)), f"{fact} doubled a version: {attacked}"
             assert set(versions) == ever[fact], f"{fact} lost or invented a version: {attacked}"
+            in_lake = lake_versions(settings.lake_url, FACTS[fact][0])
+            assert sorted(in_lake) == sorted(ever[fact]), f"lake {fact}: {attacked}"
             ids = query(settings.warehouse_url, f"select {record_id} from {fact} order by 1")
             exported = exported_record_ids(settings, fact)
             assert exported == [r[0] for r in ids], f"{fact} export: {attacked}"
@@ -145,7 +157,7 @@ def attack(
 
 
 # Two halves in two classes: `pytest -n 2 --dist loadscope` runs them side by side.
-HALF = len(KILL_POINTS) // 2
+HALF = KILL_POINTS.index("ingestion.pipeline:dbt_build:1")
 
 
 class TestKillsDuringExtractAndLoad:
@@ -159,7 +171,6 @@ class TestKillsDuringDbtQuarantineAndExport:
     def test_killed_runs_followed_by_a_normal_run_lose_and_double_nothing(
         self, postgres: LocalPostgres, tmp_path: Path
     ) -> None:
-        assert KILL_POINTS[HALF] == "ingestion.pipeline:dbt_build:1"
         attack(postgres, tmp_path, KILL_POINTS[HALF:])
 
 
@@ -176,7 +187,8 @@ class TestKillsDuringUploadsToS3:
                 # dlt uploading a lake load's files, one PUT each
                 "dlt.destinations.impl.filesystem.filesystem:FilesystemLoadJob.run:2",
                 "ingestion.storage:write_atomically:1",  # the load's manifest
-                "ingestion.storage:write_atomically:12",  # export: dims, then fact days
+                "ingestion.storage:write_atomically:2",  # a compacted day file
+                "ingestion.export:ParquetZone._write_parquet:10",  # export: dims, then fact days
             ],
             s3,
         )

@@ -16,7 +16,7 @@ import pytest
 
 from ingestion.config import Settings
 from ingestion.database import preflight
-from ingestion.lake import Lake
+from ingestion.lake import Lake, load_date
 from ingestion.local_postgres import LocalPostgres
 from ingestion.pipeline import RunReport, rebuild, run
 from ingestion.source.churn import ChurnResult, churn
@@ -234,13 +234,32 @@ def test_lake_files_have_the_sources_types_and_a_manifest_per_load(history: Hist
     manifests = lake.fs.ls(f"{lake.root}/_manifests", detail=False)
     assert sorted(Path(m).stem for m in manifests) == sorted(loads)
     first = json.loads(lake.fs.cat_file(f"{lake.root}/_manifests/{loads[0]}.json"))
-    assert first["tables"]["sales_order"]["rows"] == history.raw_after_first["sales_order"]
+    orders = first["tables"]["sales_order"]
+    assert orders["rows"] == history.raw_after_first["sales_order"]
+    assert orders["folder"] == f"sales_order/load_date={load_date(loads[0])}"
     assert first["contract_version"] == 1
     newest = json.loads(lake.fs.cat_file(f"{lake.root}/_manifests/{loads[-1]}.json"))
     assert newest["tables"] == {}  # a run without changes leaves no (empty) data file
     schema = zone_dataset(history.settings.lake_url, "totesys", "sales_order").schema
     assert schema.field("last_updated").type == pa.timestamp("ms", tz="UTC")
     assert schema.field("unit_price").type == pa.decimal128(10, 2)
+
+
+def test_a_lake_day_folder_is_compacted_into_one_file(history: History) -> None:
+    # the tests compact a folder once it has two files: the churn's load made the second
+    assert "compacted" in history.after_churn.stage("extract").detail
+    lake = Lake(history.settings.lake_url)
+    folder = lake.day_folder("sales_order", load_date(lake.completed_loads()[0]))
+    assert folder.compacted and folder.load_files == {}
+    assert len(folder.compacted_loads) == 2  # the first run's load and the churn's
+    # a reader of the lake finds every version there, reading only that day's file
+    lake_table = zone_dataset(
+        history.settings.lake_url, "totesys", "sales_order", partitioning="hive"
+    )
+    that_day = ds.field("load_date") == load_date(lake.completed_loads()[0])
+    assert len(list(lake_table.get_fragments(filter=that_day))) == 1
+    rows = lake_table.count_rows(filter=that_day)
+    assert rows == raw_counts(history.settings)["sales_order"]
 
 
 def test_rebuild_from_the_lake_alone_gives_the_same_warehouse_and_processed_zone(
