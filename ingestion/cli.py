@@ -10,17 +10,23 @@ import random
 import sys
 import time
 import traceback
-from typing import Any
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ingestion.config import describe, load_settings, redact
+from ingestion.config import Settings, describe, load_settings, redact
 from ingestion.database import scrub
 from ingestion.errors import RunInProgress, TotesError
+from ingestion.ops.log import Log, log_format
+
+if TYPE_CHECKING:
+    from ingestion.ops.monitor import Monitor
 
 
 class _Cli(click.Group):
-    """Prints failures as one line (no traceback, no password) and exits non-zero."""
+    """Logs failures as one line (no traceback, no password) and exits non-zero."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -32,18 +38,17 @@ class _Cli(click.Group):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(1)
         except RunInProgress as skipped:
-            click.echo(f"totes: {skipped}")
+            _log().info(f"totes: {skipped}", skipped=True)
             sys.exit(skipped.exit_code)
         except TotesError as error:
-            click.echo(f"totes: error: {_safe(str(error))}", err=True)
+            _log().error(str(error), exit_code=error.exit_code)
             sys.exit(error.exit_code)
         except Exception as error:  # anything unexpected: still one line, still no secrets
             if ctx.meta.get("debug"):
-                click.echo(_safe(traceback.format_exc()), err=True)
-            click.echo(
-                f"totes: error: {type(error).__name__}: {_safe(_first_line(error))}", err=True
-            )
-            click.echo("totes: run again with --debug for the traceback", err=True)
+                click.echo(_log().scrub(traceback.format_exc()), err=True)
+            _log().error(f"{type(error).__name__}: {_first_line(error)}", exit_code=1)
+            _log().info("run again with --debug for the traceback", text="totes: run again "
+                        "with --debug for the traceback")  # fmt: skip
             sys.exit(1)
 
 
@@ -52,12 +57,28 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else ""
 
 
-def _safe(text: str) -> str:
+def _scrubber() -> Callable[[str], str]:
+    """Masks the passwords of the configured URLs (from the environment and .env)."""
     try:
         settings = load_settings()
     except TotesError:
-        return text
-    return scrub(text, settings.source_url, settings.warehouse_url)
+        return lambda text: text
+    return lambda text: scrub(text, settings.source_url, settings.warehouse_url)
+
+
+def _log() -> Log:
+    """The command's log: JSON lines or text (TOTES_LOG_FORMAT), with any run context bound."""
+    ctx = click.get_current_context()
+    if "monitor" in ctx.meta:
+        return ctx.meta["monitor"].log  # type: ignore[no-any-return]
+    if "log" not in ctx.meta:
+        try:
+            chosen = log_format(os.environ)
+        except TotesError:
+            chosen = "text"  # the error itself is reported through this log
+        ctx.meta["log"] = Log(chosen, scrub=_scrubber())
+    log: Log = ctx.meta["log"]
+    return log
 
 
 @click.group(cls=_Cli)
@@ -66,6 +87,7 @@ def _safe(text: str) -> str:
 def cli(ctx: click.Context, debug: bool) -> None:
     """totes: copy totesys into a parquet lake and a star-schema warehouse."""
     ctx.meta["debug"] = debug
+    log_format(os.environ)  # a bad TOTES_LOG_FORMAT fails every command, clearly
 
 
 @cli.group()
@@ -192,24 +214,59 @@ def _pipeline(command: str) -> None:
     from ingestion.database import preflight
 
     settings = load_settings()
-    # before importing dbt and dlt (seconds); a rebuild never reads the source
-    preflight(settings, *(("warehouse",) if command == "rebuild" else ()), on_retry=_retrying)
-    from ingestion.pipeline import StageResult, rebuild, run
+    started_at = datetime.now(UTC)
+    try:
+        # before importing dbt and dlt (seconds); a rebuild never reads the source
+        preflight(settings, *(("warehouse",) if command == "rebuild" else ()), on_retry=_retrying)
+    except Exception as error:  # still a failed run: ledger (if it can), metrics, alert
+        _monitor(command, settings, started_at).close(error)
+        raise
+    monitor = _monitor(command, settings, started_at)
+    from ingestion.pipeline import rebuild, run
 
     source = "lake" if command == "rebuild" else describe(settings.source_url)
-    click.echo(f"totes {command}: {source} -> {describe(settings.warehouse_url)}")
-
-    def show(stage: StageResult) -> None:
-        total = sum(stage.rows.values())
-        unit = "held" if stage.name == "quarantine" else "rows"
-        rows = f"{total:>9,} {unit}" if stage.rows or stage.name in ("extract", "load") else ""
-        click.echo(f"  {stage.name:<11}{stage.seconds:6.1f} s {rows:<14}  {stage.detail}")
-        if stage.rows and stage.name != "dbt":
-            click.echo(f"{'':23}{_table_counts(stage.rows)}")
-
+    monitor.log.info(f"totes {command}: {source} -> {describe(settings.warehouse_url)}")
+    monitor.open()
     work = rebuild if command == "rebuild" else run
-    report = work(settings, on_stage=show, on_retry=_retrying, on_warning=_warning)
-    click.echo(f"done in {report.seconds:.1f} s")
+    try:
+        report = work(settings, monitor)
+    except BaseException as error:
+        monitor.close(error)
+        raise
+    monitor.close(None)
+    monitor.log.info(f"done in {report.seconds:.1f} s", seconds=round(report.seconds, 3))
+
+
+def _monitor(command: str, settings: Settings, started_at: datetime) -> Monitor:
+    """The run's monitor; from now on the command's log lines (errors too) carry its run id
+    and, once one has begun, the stage."""
+    from ingestion.ops.monitor import Monitor
+
+    monitor = Monitor(command, settings, _log(), started_at)
+    click.get_current_context().meta["monitor"] = monitor
+    return monitor
+
+
+@cli.command("status")
+@click.option("--runs", default=10, show_default=True, help="How many recent runs to show.")
+def status_command(runs: int) -> None:
+    """Recent runs, each table's lag against the 30-minute SLA, the quarantine, the next step.
+    Exits 4 when a table is behind, so it serves as a health check."""
+    from ingestion.database import preflight
+    from ingestion.errors import SlaBreached
+    from ingestion.ops.status import read_status, render
+
+    settings = load_settings()
+    preflight(settings, "warehouse", on_retry=_retrying)
+    status = read_status(settings.warehouse_url, runs)
+    click.echo(f"totes status: {describe(settings.warehouse_url)}\n")
+    for line in render(status):
+        click.echo(line)
+    if status.behind:
+        raise SlaBreached(
+            f"{len(status.behind)} tables are behind the SLA or were never brought up to date: "
+            + ", ".join(status.behind)
+        )
 
 
 @cli.group()
@@ -239,11 +296,7 @@ def quarantine_list(show_all: bool) -> None:
 
 
 def _retrying(message: str) -> None:
-    click.echo(f"totes: retrying: {_safe(message)}", err=True)
-
-
-def _warning(message: str) -> None:
-    click.echo(f"totes: warning: {_safe(message)}", err=True)
+    _log().retrying(message)
 
 
 def _table_counts(counts: dict[str, int]) -> str:

@@ -25,6 +25,16 @@ class ContractViolation(TotesError):
 
     exit_code = 65  # EX_DATAERR
 
+    def __init__(self, message: str, tables: list[str]) -> None:
+        super().__init__(message)
+        self.tables = tables  # the tables held back
+
+
+class SlaBreached(TotesError):
+    """The warehouse is further behind the source than the SLA allows (`totes status`)."""
+
+    exit_code = 4
+
 
 class TransientFailure(TotesError):
     """A transient failure (network, server restart, S3 5xx) outlasted the retries: the next

@@ -29,6 +29,7 @@ from ingestion.lake import (
     LAYOUT,
     load_date_placeholder,
 )
+from ingestion.progress import progress_bars
 from ingestion.source_keys import source_keys
 from ingestion.storage import bucket_url
 
@@ -47,6 +48,7 @@ def extract_pipeline(lake_url: str, pipelines_dir: Path) -> dlt.Pipeline:
         destination=destination,
         dataset_name=DATASET,
         pipelines_dir=str(pipelines_dir),
+        progress=progress_bars(),
     )
 
 

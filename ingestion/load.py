@@ -16,6 +16,7 @@ import pyarrow as pa
 from sqlalchemy.engine import make_url
 
 from ingestion.lake import LAKE_TABLES, Lake
+from ingestion.progress import progress_bars
 
 PIPELINE = "totes_load"
 RAW_SCHEMA = "totesys_raw"
@@ -27,6 +28,7 @@ def load_pipeline(warehouse_url: str, pipelines_dir: Path) -> dlt.Pipeline:
         destination=dlt.destinations.postgres(credentials=_with_password(warehouse_url)),
         dataset_name=RAW_SCHEMA,
         pipelines_dir=str(pipelines_dir),
+        progress=progress_bars(),
     )
 
 

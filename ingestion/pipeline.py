@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from ingestion.compaction import compact
 from ingestion.config import Settings
@@ -23,44 +22,20 @@ from ingestion.lake import Lake
 from ingestion.load import RAW_SCHEMA, load
 from ingestion.quarantine import mirror_to_lake
 from ingestion.retry import with_retries
+from ingestion.run_events import RunEvents, RunReport, StageResult
 from ingestion.source.generate import TABLES
 from ingestion.transform import dbt_build
-
-
-@dataclass
-class StageResult:
-    name: str
-    seconds: float
-    rows: dict[str, int] = field(default_factory=dict)
-    detail: str = ""
-
-
-@dataclass
-class RunReport:
-    stages: list[StageResult] = field(default_factory=list)
-
-    def stage(self, name: str) -> StageResult:
-        return next(s for s in self.stages if s.name == name)
-
-    @property
-    def seconds(self) -> float:
-        return sum(s.seconds for s in self.stages)
-
 
 Stage = tuple[str, Callable[[], tuple[dict[str, int], str]]]
 
 
-def run(
-    settings: Settings,
-    on_stage: Callable[[StageResult], None] = lambda _: None,
-    on_retry: Callable[[str], None] = lambda _: None,
-    on_warning: Callable[[str], None] = lambda _: None,
-) -> RunReport:
+def run(settings: Settings, events: RunEvents | None = None) -> RunReport:
     """Run every stage once, holding the warehouse's run lock. Any failure raises; the next run
     picks up where this one stopped. Raises ContractViolation at the end if a table was left out.
 
     Call `ingestion.database.preflight` first for a clear error when a database is unreachable.
     """
+    events = events or RunEvents()
     contract = Contract.load()
     check = ContractCheck()
     with run_lock(settings.warehouse_url):
@@ -69,7 +44,7 @@ def run(
             nonlocal check
             check = check_source(settings.source_url, contract)
             for warning in check.warnings:
-                on_warning(f"data contract: {warning}")
+                events.warning(f"data contract: {warning}")
             tables = check.usable(TABLES)
             rows = extract(settings.source_url, settings.lake_url, tables, settings.key_check_every)
             lake = Lake(settings.lake_url)
@@ -82,30 +57,26 @@ def run(
         report = _run_stages(
             [
                 ("extract", extract_stage),
-                *_warehouse_stages(settings, on_warning),
+                *_warehouse_stages(settings, events),
             ],
             settings,
-            on_stage,
-            on_retry,
+            events,
         )
     if check.broken:
         raise ContractViolation(
             f"the source breaks the data contract (v{contract.version}), so these tables were "
             f"not extracted and keep their cursors; every other table ran. "
             f"{check.describe_broken()}. Fix the source, or change ingestion/contract.yml "
-            "and the models on purpose."
+            "and the models on purpose.",
+            tables=list(check.broken),
         )
     return report
 
 
-def rebuild(
-    settings: Settings,
-    on_stage: Callable[[StageResult], None] = lambda _: None,
-    on_retry: Callable[[str], None] = lambda _: None,
-    on_warning: Callable[[str], None] = lambda _: None,
-) -> RunReport:
+def rebuild(settings: Settings, events: RunEvents | None = None) -> RunReport:
     """Disaster recovery: drop the raw schema and rebuild raw, marts and the processed zone
     from the lake alone (dbt with --full-refresh). The source is not read."""
+    events = events or RunEvents()
     with run_lock(settings.warehouse_url):
 
         def reset_stage() -> tuple[dict[str, int], str]:
@@ -115,30 +86,27 @@ def rebuild(
         return _run_stages(
             [
                 ("reset", reset_stage),
-                *_warehouse_stages(settings, on_warning, "--full-refresh"),
+                *_warehouse_stages(settings, events, "--full-refresh"),
             ],
             settings,
-            on_stage,
-            on_retry,
+            events,
         )
 
 
-def _warehouse_stages(
-    settings: Settings, on_warning: Callable[[str], None], *dbt_args: str
-) -> list[Stage]:
+def _warehouse_stages(settings: Settings, events: RunEvents, *dbt_args: str) -> list[Stage]:
     """load -> dbt -> quarantine -> export: everything after the lake."""
 
     def load_stage() -> tuple[dict[str, int], str]:
         return load(settings.lake_url, settings.warehouse_url), RAW_SCHEMA
 
     def dbt_stage() -> tuple[dict[str, int], str]:
-        summary = dbt_build(settings.warehouse_url, *dbt_args)
+        summary = dbt_build(settings.warehouse_url, *dbt_args, on_nodes=events.dbt_nodes)
         return {}, f"{summary.passed} models, seeds and tests passed, {summary.warned} warned"
 
     def quarantine_stage() -> tuple[dict[str, int], str]:
         held = mirror_to_lake(settings.warehouse_url, settings.lake_url)
         if held:
-            on_warning(
+            events.warning(
                 f"{sum(held.values()):,} source versions are held in quarantine "
                 f"({', '.join(f'{t} {n:,}' for t, n in held.items())}): "
                 "see `totes quarantine list`"
@@ -156,20 +124,16 @@ def _warehouse_stages(
     ]
 
 
-def _run_stages(
-    stages: list[Stage],
-    settings: Settings,
-    on_stage: Callable[[StageResult], None],
-    on_retry: Callable[[str], None],
-) -> RunReport:
+def _run_stages(stages: list[Stage], settings: Settings, events: RunEvents) -> RunReport:
     report = RunReport()
     for name, work_of_stage in stages:
+        events.stage_started(name)
         started = time.perf_counter()
         # every stage is idempotent, so a transient failure re-runs the whole stage
         rows, detail = with_retries(
-            work_of_stage, f"the {name} stage", settings.retry_seconds, on_retry
+            work_of_stage, f"the {name} stage", settings.retry_seconds, events.retrying
         )
         result = StageResult(name, time.perf_counter() - started, rows, detail)
         report.stages.append(result)
-        on_stage(result)
+        events.stage_finished(result)
     return report

@@ -6,7 +6,7 @@ profiles.yml reads TOTES_WAREHOUSE_URL, so totes runs dbt exactly as a user woul
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +14,7 @@ from pathlib import Path
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 
 from ingestion.errors import TotesError
+from ingestion.run_events import NodeResult
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -32,8 +33,13 @@ def run_dbt(warehouse_url: str, *args: str, project_dir: Path = PROJECT_DIR) -> 
         )
 
 
-def dbt_build(warehouse_url: str, *args: str) -> BuildSummary:
-    """Run `dbt build` without unit tests; raise naming every failed model or test.
+def dbt_build(
+    warehouse_url: str,
+    *args: str,
+    on_nodes: Callable[[list[NodeResult]], None] = lambda _: None,
+) -> BuildSummary:
+    """Run `dbt build` without unit tests; raise naming every failed model or test. `on_nodes`
+    gets every node's result first, also when the build failed.
 
     Unit tests belong to CI: they need their parents built, and prove logic, not data.
     """
@@ -43,6 +49,19 @@ def dbt_build(warehouse_url: str, *args: str) -> BuildSummary:
     if result.exception is not None:
         raise TotesError(f"dbt build could not run: {result.exception}")
     nodes = list(result.result or [])
+    on_nodes(
+        [
+            NodeResult(
+                unique_id=n.node.unique_id,
+                resource_type=str(n.node.resource_type),
+                status=str(n.status),
+                seconds=float(n.execution_time or 0),
+                failures=n.failures,
+                message=(n.message or "").splitlines()[0] if n.message else "",
+            )
+            for n in nodes
+        ]
+    )
     failed = [n for n in nodes if str(n.status) in ("error", "fail")]
     if failed or not result.success:
         details = "; ".join(f"{n.node.name}: {(n.message or '').splitlines()[0]}" for n in failed)

@@ -192,9 +192,10 @@ def totes(
     *args: str, env: dict[str, str], cwd: Path, answer: str = ""
 ) -> subprocess.CompletedProcess[str]:
     """Run the real `totes` console script in a child process, in `cwd` (never the repo, whose
-    .env and .totes/ belong to the developer), with `answer` on its standard input."""
+    .env and .totes/ belong to the developer), with `answer` on its standard input. Its log is
+    text, as on a terminal, unless `env` asks for JSON."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("TOTES_")}
-    environ.update(env)
+    environ.update({"TOTES_LOG_FORMAT": "text", **env})
     return subprocess.run(
         [str(Path(sys.executable).parent / "totes"), *args],
         env=environ,

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
+import os
+import pty
 import socket
+import struct
+import subprocess
+import sys
+import termios
 import threading
 from pathlib import Path
 
@@ -10,10 +19,11 @@ import psutil
 import psycopg2
 import pytest
 
+from ingestion.config import Settings
 from ingestion.database import RUN_LOCK_KEY
 from ingestion.local_postgres import LocalPostgres
 from ingestion.source.generate import init_source
-from tests.conftest import execute, free_port, query, totes
+from tests.conftest import execute, free_port, query, settings_environment, totes
 
 SECRET = "s3cret-Pa55word"
 
@@ -104,10 +114,11 @@ def test_run_uses_postgres_from_the_urls_with_a_password_and_not_the_embedded_on
 ) -> None:
     env = remote_env(password_postgres, tmp_path)
     assert totes("source", "init", "--scale", "0.01", env=env, cwd=tmp_path).returncode == 0
-    result = totes("run", env=env, cwd=tmp_path)
+    result = totes("run", env={**env, "TOTES_LOG_FORMAT": "json"}, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert SECRET not in result.stdout + result.stderr
-    assert "done in" in result.stdout
+    lines = [json.loads(line) for line in result.stdout.splitlines()]  # every line is JSON
+    assert lines[-1]["message"].startswith("done in")
     sales = query(password_postgres.url("totesys"), "select count(*) from sales_order")
     assert (
         query(password_postgres.url("warehouse"), "select count(*) from fact_sales_order") == sales
@@ -172,6 +183,13 @@ def test_wrong_password_is_one_line_and_never_shows_the_password(
     assert_one_line_error(result, "source database", "password authentication failed")
     assert "wrong-" not in result.stderr
     assert result.returncode == 3 and "retrying" not in result.stderr  # permanent: no retries
+    logged = totes("run", env={**env, "TOTES_LOG_FORMAT": "json"}, cwd=tmp_path)
+    error = json.loads(logged.stdout.splitlines()[-1])
+    assert error["level"] == "error" and "password authentication failed" in error["message"]
+    assert SECRET not in logged.stdout + logged.stderr
+    # the run ledger keeps the failure, without the password either
+    errors = query(password_postgres.url("warehouse"), "select error from ops.pipeline_runs")
+    assert errors and all(SECRET not in (e or "") for (e,) in errors)
 
 
 def test_a_malformed_url_names_the_variable(tmp_path: Path) -> None:
@@ -204,3 +222,31 @@ def test_a_second_run_while_one_holds_the_warehouse_skips_cleanly(
     assert result.returncode == 0, result.stderr
     assert "skipped: another totes run holds this warehouse's run lock" in result.stdout
     assert not (tmp_path / "lake").exists()
+
+
+def terminal_output(args: list[str], env: dict[str, str], cwd: Path) -> str:
+    """What `totes` writes to stderr when stderr is a terminal (a pseudo-terminal, 120 wide)."""
+    screen, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    environ = {**os.environ, "TOTES_LOG_FORMAT": "text", **env}
+    command = [str(Path(sys.executable).parent / "totes"), *args]
+    result = subprocess.run(command, env=environ, cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=terminal, timeout=300, check=False)  # fmt: skip
+    os.close(terminal)
+    written = b""
+    with contextlib.suppress(OSError):  # the terminal reports its end as an error
+        while chunk := os.read(screen, 65536):
+            written += chunk
+    os.close(screen)
+    assert result.returncode == 0, written
+    return written.decode()
+
+
+def test_long_work_shows_progress_on_a_terminal_and_nothing_otherwise(
+    stack: Settings, tmp_path: Path
+) -> None:
+    env = settings_environment(stack)
+    shown = terminal_output(["source", "init", "--scale", "0.01"], env, tmp_path)
+    assert "writing totesys: 100%" in shown and "rows/s" in shown
+    quiet = totes("source", "init", "--scale", "0.01", "--reset", env=env, cwd=tmp_path)
+    assert quiet.returncode == 0 and quiet.stderr == ""

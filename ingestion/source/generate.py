@@ -21,6 +21,7 @@ from psycopg2 import sql
 from psycopg2.extensions import connection as Connection
 
 from ingestion.errors import TotesError
+from ingestion.progress import rows_progress
 
 # Business tables in foreign-key order (parents first). `_prisma_migrations` is not one.
 TABLES = (
@@ -90,8 +91,12 @@ def init_source(url: str, scale: float, seed: int, reset: bool = False) -> dict[
             _prepare_empty_schema(cur, reset)
             cur.execute(schema_sql())
             tables = build_tables(Sizes.for_scale(scale), seed)
-            for name, table in tables.items():
-                copy_arrow(conn, name, table)
+            total = sum(table.num_rows for table in tables.values())
+            with rows_progress(total, "writing totesys") as progress:
+                for name, table in tables.items():
+                    progress.set_postfix_str(name)
+                    copy_arrow(conn, name, table)
+                    progress.update(table.num_rows)
             for name in TABLES:
                 _sync_sequence(cur, name)
             cur.execute(

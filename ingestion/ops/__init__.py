@@ -1,0 +1,1 @@
+"""Operating totes: log lines, metrics, the run ledger, alerts and `totes status`."""
