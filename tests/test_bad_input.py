@@ -171,6 +171,18 @@ def test_a_renamed_column_or_a_changed_type_stops_only_that_table(scenario: Scen
         assert f"  {stage} " in scenario.broken_run.stdout
 
 
+def test_the_run_ledger_names_the_held_back_tables_as_not_caught_up(scenario: Scenario) -> None:
+    url = scenario.settings.warehouse_url
+    runs = query(url, "select status, exit_code, failed_stage from ops.pipeline_runs order by 1")
+    assert sorted(runs) == [("failed", 65, "extract"), ("succeeded", 0, None)]
+    behind = query(
+        url,
+        "select t.table_name from ops.pipeline_run_tables t join ops.pipeline_runs r "
+        "using (run_id) where r.exit_code = 65 and t.caught_up = false order by 1",
+    )
+    assert behind == [("currency",), ("design",)]
+
+
 def test_nothing_advances_for_a_held_back_table_until_it_is_fixed(scenario: Scenario) -> None:
     before, while_broken, after_fix = scenario.design_cursor
     assert while_broken == before

@@ -144,12 +144,13 @@ def attack(
     manifests = lake.fs.ls(f"{lake.root}/_manifests", detail=False)
     assert sorted(Path(m).stem for m in manifests) == sorted(lake.completed_loads())
 
-    reference = dims_of_a_clean_run_match(postgres, settings, folder / "reference")
-    for fact in FACTS:
-        current = f"select * from {fact}_current"
-        assert {r[1:] for r in query(settings.warehouse_url, current)} == {
-            r[1:] for r in query(reference.warehouse_url, current)
-        }, fact
+    if s3 is None:  # kills on S3 hit uploads only: the lake and export checks above see them
+        reference = dims_of_a_clean_run_match(postgres, settings, folder / "reference")
+        for fact in FACTS:
+            current = f"select * from {fact}_current"
+            assert {r[1:] for r in query(settings.warehouse_url, current)} == {
+                r[1:] for r in query(reference.warehouse_url, current)
+            }, fact
     print(
         f"\ncrash harness: {len(kill_points)} kill points, {checked} fact versions checked, "
         "0 mismatches"

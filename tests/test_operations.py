@@ -118,6 +118,7 @@ def test_metrics_are_embedded_metric_format_documents(scenario: Scenario) -> Non
             assert isinstance(document[dimension], str)
         for metric in directive["Metrics"]:
             assert isinstance(document[metric["Name"]], int | float), metric
+    assert {d["run_id"] for d in documents} == {json_lines(scenario.good_run)[0]["run_id"]}
     run = next(d for d in documents if "RunSucceeded" in d)
     assert (run["Command"], run["RunSucceeded"], run["RunFailed"]) == ("run", 1, 0)
     assert 0 < run["FreshnessLagSeconds"] <= run["RunSeconds"] + 1

@@ -29,9 +29,13 @@ TABLE_METRICS = {
 
 
 def emf(
-    when: datetime, dimensions: dict[str, str], metrics: dict[str, tuple[float, str]]
+    when: datetime,
+    dimensions: dict[str, str],
+    metrics: dict[str, tuple[float, str]],
+    run_id: str,
 ) -> dict[str, Any]:
-    """One EMF document: the metrics' values under one set of dimensions."""
+    """One EMF document: the metrics' values under one set of dimensions, and the run id as a
+    plain property (searchable in the log, not a dimension)."""
     return {
         "_aws": {
             "Timestamp": int(when.timestamp() * 1000),
@@ -45,6 +49,7 @@ def emf(
                 }
             ],
         },
+        "run_id": run_id,
         **dimensions,
         **{name: value for name, (value, _) in metrics.items()},
     }
@@ -63,14 +68,19 @@ def run_metrics(command: str, run: FinishedRun) -> list[dict[str, Any]]:
         overall["FreshnessLagSeconds"] = (run.freshness_lag_seconds, "Seconds")
     if run.newest_fact_age_seconds is not None:
         overall["NewestFactAgeSeconds"] = (run.newest_fact_age_seconds, "Seconds")
-    documents = [emf(when, {"Command": command}, overall)]
+    documents = [emf(when, {"Command": command}, overall, run.run_id)]
     documents += [
-        emf(when, {"Command": command, "Stage": stage}, {"StageSeconds": (seconds, "Seconds")})
+        emf(
+            when,
+            {"Command": command, "Stage": stage},
+            {"StageSeconds": (seconds, "Seconds")},
+            run.run_id,
+        )
         for stage, seconds in run.stage_seconds.items()
     ]
     for table, row in run.tables.items():
         counts = {
             metric: (getattr(row, column), "Count") for column, metric in TABLE_METRICS.items()
         }
-        documents.append(emf(when, {"Table": table}, counts))
+        documents.append(emf(when, {"Table": table}, counts, run.run_id))
     return documents

@@ -122,8 +122,8 @@ class Monitor(RunEvents):
             run.status, run.failed_stage = "failed", self.stage
             run.exit_code = error.exit_code if isinstance(error, TotesError) else 1
             run.error = self.log.scrub(f"{type(error).__name__}: {error}".splitlines()[0])
-            if isinstance(error, ContractViolation):
-                held_back = error.tables
+            if isinstance(error, ContractViolation):  # raised after all stages ran
+                run.failed_stage, held_back = "extract", error.tables
         run.tables = self._tables(error, held_back)
         lags: dict[str, float] = {}
         if self.ledger_open:
