@@ -19,7 +19,7 @@ import click
 from ingestion.config import Settings, describe, load_settings, redact
 from ingestion.database import scrub
 from ingestion.errors import RunInProgress, TotesError
-from ingestion.ops.log import Log, log_format
+from ingestion.ops.log import Log, log_format, table_counts
 
 if TYPE_CHECKING:
     from ingestion.ops.monitor import Monitor
@@ -38,7 +38,7 @@ class _Cli(click.Group):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(1)
         except RunInProgress as skipped:
-            _log().info(f"totes: {skipped}", skipped=True)
+            _log().info(str(skipped), text=f"totes: {skipped}", skipped=True)
             sys.exit(skipped.exit_code)
         except TotesError as error:
             _log().error(str(error), exit_code=error.exit_code)
@@ -46,9 +46,11 @@ class _Cli(click.Group):
         except Exception as error:  # anything unexpected: still one line, still no secrets
             if ctx.meta.get("debug"):
                 click.echo(_log().scrub(traceback.format_exc()), err=True)
-            _log().error(f"{type(error).__name__}: {_first_line(error)}", exit_code=1)
-            _log().info("run again with --debug for the traceback", text="totes: run again "
-                        "with --debug for the traceback")  # fmt: skip
+            _log().error(
+                f"{type(error).__name__}: {_first_line(error)} "
+                "(run again with --debug for the traceback)",
+                exit_code=1,
+            )
             sys.exit(1)
 
 
@@ -158,7 +160,7 @@ def source_init(scale: float, seed: int, reset: bool) -> None:
         f"created totesys at {describe(settings.source_url)}: {total:,} rows in {seconds:.1f} s "
         f"({total / seconds:,.0f} rows/s)"
     )
-    click.echo(_table_counts(counts))
+    click.echo(table_counts(counts))
 
 
 @source.command("churn")
@@ -297,10 +299,6 @@ def quarantine_list(show_all: bool) -> None:
 
 def _retrying(message: str) -> None:
     _log().retrying(message)
-
-
-def _table_counts(counts: dict[str, int]) -> str:
-    return ", ".join(f"{table} {rows:,}" for table, rows in counts.items()) or "no new rows"
 
 
 def main() -> None:

@@ -40,7 +40,7 @@ ROW_GROUP_ROWS = 100_000
 def compact(lake: Lake, at_files: int, today: date | None = None) -> list[str]:
     """Compact the day folders due. Returns them as `<table>/load_date=<day>`."""
     today_text = (today or datetime.now(UTC).date()).isoformat()
-    completed = lake.completed_loads()
+    completed = set(lake.completed_loads())
     state_path = f"{lake.root}/{STATE}"
     open_from = (
         json.loads(lake.fs.cat_file(state_path))["open_from"]
@@ -52,8 +52,8 @@ def compact(lake: Lake, at_files: int, today: date | None = None) -> list[str]:
     for table in LAKE_TABLES:
         for day in days:
             folder = lake.day_folder(table, day)
-            if _due(folder, day < today_text, at_files, set(completed)):
-                _compact_folder(lake, folder, set(completed))
+            if _due(folder, day < today_text, at_files, completed):
+                _compact_folder(lake, folder, completed)
                 compacted.append(folder.path.removeprefix(f"{lake.root}/"))
     if open_from != today_text:  # the days before today are done
         write_atomically(lake.fs, state_path, json.dumps({"open_from": today_text}).encode())

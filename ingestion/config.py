@@ -34,6 +34,8 @@ class Settings:
     retry_seconds: float  # how long transient failures are retried before giving up
     key_check_every: int  # runs between two checks of the source's ids, which find deletes
     compact_at_files: int  # files a lake day folder may hold before it is merged into one
+    alert_topic_arn: str | None  # SNS topic for failure and freshness alerts
+    log_group: str | None  # the CloudWatch log group, named in alerts
     # True when the URL was not given, so the embedded Postgres must serve it.
     embedded_source: bool
     embedded_warehouse: bool
@@ -70,6 +72,8 @@ def load_settings(
         retry_seconds=_seconds(values.get("TOTES_RETRY_SECONDS", "60")),
         key_check_every=_whole_number(values, "TOTES_KEY_CHECK_EVERY", "12", "runs", 1),
         compact_at_files=_whole_number(values, "TOTES_COMPACT_AT_FILES", "100", "files", 2),
+        alert_topic_arn=values.get("TOTES_ALERT_TOPIC_ARN") or None,
+        log_group=values.get("TOTES_LOG_GROUP") or None,
         embedded_source=not source,
         embedded_warehouse=not warehouse,
     )

@@ -18,6 +18,11 @@ from ingestion.errors import ConfigError
 FORMATS = ("json", "text")
 
 
+def table_counts(counts: Mapping[str, int]) -> str:
+    """`sales_order 137, payment 500`: rows per table, for text lines."""
+    return ", ".join(f"{table} {rows:,}" for table, rows in counts.items()) or "no new rows"
+
+
 def log_format(environ: Mapping[str, str], stream: TextIO = sys.stdout) -> str:
     chosen = environ.get("TOTES_LOG_FORMAT") or ("text" if stream.isatty() else "json")
     if chosen not in FORMATS:

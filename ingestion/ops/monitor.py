@@ -5,7 +5,6 @@ monitoring step that fails is logged as a warning and skipped.
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,7 +21,7 @@ from ingestion.ops.freshness import (
     newest_versions,
 )
 from ingestion.ops.ledger import FinishedRun, Ledger, TableRow
-from ingestion.ops.log import Log
+from ingestion.ops.log import Log, table_counts
 from ingestion.ops.metrics import run_metrics
 from ingestion.run_events import NodeResult, RunEvents, StageResult
 from ingestion.source.generate import TABLES
@@ -36,10 +35,6 @@ STAGE_COLUMNS = {
 }
 
 
-def table_counts(counts: dict[str, int]) -> str:
-    return ", ".join(f"{table} {rows:,}" for table, rows in counts.items()) or "no new rows"
-
-
 class Monitor(RunEvents):
     def __init__(self, command: str, settings: Settings, log: Log, started_at: datetime) -> None:
         self.command, self.settings, self.started_at = command, settings, started_at
@@ -50,7 +45,7 @@ class Monitor(RunEvents):
         self.stage: str | None = None
         self.results: list[StageResult] = []
         self.nodes: list[NodeResult] = []
-        topic = os.environ.get("TOTES_ALERT_TOPIC_ARN")
+        topic = settings.alert_topic_arn
         self.alerts = Alerts(topic, settings.lake_url) if topic else None
 
     @property
@@ -62,7 +57,7 @@ class Monitor(RunEvents):
 
     def stage_started(self, name: str) -> None:
         self.stage = name
-        self.log.info(f"{name} started", text="", stage=name)
+        self.log.info(f"{name} started", text="")
 
     def stage_finished(self, result: StageResult) -> None:
         total = sum(result.rows.values())
@@ -73,12 +68,10 @@ class Monitor(RunEvents):
             text += f"\n{'':23}{table_counts(result.rows)}"
         seconds = round(result.seconds, 3)
         self.log.info(
-            f"{result.name} finished", text=text, stage=result.name, seconds=seconds,
-            rows=total, detail=result.detail,
-        )  # fmt: skip
+            f"{result.name} finished", text=text, seconds=seconds, rows=total, detail=result.detail
+        )
         for table, count in result.rows.items():
-            self.log.info(f"{result.name} {table}", text="", stage=result.name, table=table,
-                          rows=count)  # fmt: skip
+            self.log.info(f"{result.name} {table}", text="", table=table, rows=count)
         self.results.append(result)
 
     def retrying(self, message: str) -> None:
@@ -169,7 +162,7 @@ class Monitor(RunEvents):
     def _alert(
         self, run: FinishedRun, held_back: list[str], lags: dict[str, float], now: datetime
     ) -> None:
-        group = os.environ.get("TOTES_LOG_GROUP")
+        group = self.settings.log_group
         where = (
             f"Where to look: the log lines with run_id {self.run_id}"
             f"{f' in log group {group}' if group else ''}, `totes status`, and the table "
@@ -196,9 +189,10 @@ class Monitor(RunEvents):
             return
         alerts = self.alerts
         sent = self._try("publish the alert", lambda: alerts.send(alert, now))
-        outcome = "sent" if sent else "not sent (the same alert went out within the hour)"
-        self.log.info(f"alert {outcome}: {alert.subject}", text="", alert=alert.subject,
-                      sent=bool(sent))  # fmt: skip
+        if sent is None:
+            return  # the failure to publish is already logged as a warning
+        outcome = "sent" if sent else "held back (the same alert went out within the hour)"
+        self.log.info(f"alert {outcome}: {alert.subject}", text="", alert=alert.subject, sent=sent)
 
     def _try(self, what: str, step: Callable[[], T]) -> T | None:
         try:
