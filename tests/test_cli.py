@@ -250,3 +250,16 @@ def test_long_work_shows_progress_on_a_terminal_and_nothing_otherwise(
     assert "writing totesys: 100%" in shown and "rows/s" in shown
     quiet = totes("source", "init", "--scale", "0.01", "--reset", env=env, cwd=tmp_path)
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_source_init_if_empty_leaves_an_existing_source_alone(
+    stack: Settings, tmp_path: Path
+) -> None:
+    env = settings_environment(stack)
+    assert totes("source", "init", "--scale", "0.01", env=env, cwd=tmp_path).returncode == 0
+    counts = query(stack.source_url, "select count(*) from sales_order")
+    again = totes("source", "init", "--if-empty", env=env, cwd=tmp_path)
+    assert again.returncode == 0 and "already has tables: left as is" in again.stdout
+    refused = totes("source", "init", env=env, cwd=tmp_path)
+    assert refused.returncode == 1 and "pass --reset" in refused.stderr
+    assert query(stack.source_url, "select count(*) from sales_order") == counts

@@ -109,9 +109,24 @@ def init_source(url: str, scale: float, seed: int, reset: bool = False) -> dict[
         conn.close()
 
 
-def _prepare_empty_schema(cur: psycopg2.extensions.cursor, reset: bool) -> None:
+def existing_tables(url: str) -> int:
+    """How many tables the database's public schema holds."""
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            return _count_tables(cur)
+    finally:
+        conn.close()
+
+
+def _count_tables(cur: psycopg2.extensions.cursor) -> int:
     cur.execute("select count(*) from information_schema.tables where table_schema = 'public'")
     (existing,) = cur.fetchone()
+    return int(existing)
+
+
+def _prepare_empty_schema(cur: psycopg2.extensions.cursor, reset: bool) -> None:
+    existing = _count_tables(cur)
     if existing and not reset:
         raise TotesError(
             f"the source database already has {existing} tables in schema public; "
