@@ -20,6 +20,7 @@ import psycopg2
 
 from ingestion.run_events import NodeResult
 
+LEDGER_DDL_LOCK = 0x6C65_6467  # "ledg": a fixed advisory-lock key
 SCHEMA_DDL = """
 create schema if not exists ops;
 create table if not exists ops.pipeline_runs (
@@ -118,6 +119,8 @@ class Ledger:
 
     def start(self, run_id: str, command: str, started_at: datetime) -> None:
         with self._cursor() as cursor:
+            # two first runs at once would race on `create ... if not exists`
+            cursor.execute("select pg_advisory_xact_lock(%s)", (LEDGER_DDL_LOCK,))
             cursor.execute(SCHEMA_DDL)
             cursor.execute(
                 "insert into ops.pipeline_runs (run_id, command, started_at, status) "
