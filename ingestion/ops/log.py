@@ -44,7 +44,7 @@ class Log:
         return replace(self, context={**self.context, **context})
 
     def info(self, message: str, text: str | None = None, **fields: Any) -> None:
-        """`text` replaces the message on a terminal; "" prints nothing there (JSON only)."""
+        """`text` replaces the message in the text form; "" prints nothing there (JSON only)."""
         self._write("info", message, fields, text)
 
     def warning(self, message: str, **fields: Any) -> None:
