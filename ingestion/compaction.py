@@ -31,22 +31,22 @@ from ingestion.lake import (
     Lake,
     load_date,
 )
-from ingestion.storage import write_atomically
+from ingestion.storage import read_json, write_json_atomically, write_parquet_atomically
 
 STATE = "_compaction.json"
 ROW_GROUP_ROWS = 100_000
 
 
-def compact(lake: Lake, at_files: int, today: date | None = None) -> list[str]:
-    """Compact the day folders due. Returns them as `<table>/load_date=<day>`."""
+def compact(
+    lake: Lake, completed_loads: list[str], at_files: int, today: date | None = None
+) -> list[str]:
+    """Compact the day folders due, given the lake's completed loads. Returns them as
+    `<table>/load_date=<day>`."""
     today_text = (today or datetime.now(UTC).date()).isoformat()
-    completed = set(lake.completed_loads())
+    completed = set(completed_loads)
     state_path = f"{lake.root}/{STATE}"
-    open_from = (
-        json.loads(lake.fs.cat_file(state_path))["open_from"]
-        if lake.fs.exists(state_path)
-        else min(map(load_date, completed), default=today_text)
-    )
+    state = read_json(lake.fs, state_path)
+    open_from = state["open_from"] if state else min(map(load_date, completed), default=today_text)
     days = sorted({load_date(i) for i in completed if load_date(i) >= open_from})
     compacted = []
     for table in LAKE_TABLES:
@@ -56,7 +56,7 @@ def compact(lake: Lake, at_files: int, today: date | None = None) -> list[str]:
                 _compact_folder(lake, folder, completed)
                 compacted.append(folder.path.removeprefix(f"{lake.root}/"))
     if open_from != today_text:  # the days before today are done
-        write_atomically(lake.fs, state_path, json.dumps({"open_from": today_text}).encode())
+        write_json_atomically(lake.fs, state_path, {"open_from": today_text})
     return compacted
 
 
@@ -80,9 +80,8 @@ def _compact_folder(lake: Lake, folder: DayFolder, completed: set[str]) -> None:
         rows = pa.concat_tables(parts, promote_options="default")
         loads = sorted(folder.compacted_loads | set(new_loads), key=float)
         rows = rows.replace_schema_metadata({COMPACTED_LOADS_KEY: json.dumps(loads).encode()})
-        payload = pa.BufferOutputStream()
-        pq.write_table(rows, payload, compression="zstd", row_group_size=ROW_GROUP_ROWS)
-        write_atomically(lake.fs, f"{folder.path}/{COMPACTED}", payload.getvalue().to_pybytes())
+        path = f"{folder.path}/{COMPACTED}"
+        write_parquet_atomically(lake.fs, path, rows, row_group_size=ROW_GROUP_ROWS)
     # now held by the compacted file, or the leftovers of loads that never completed
     _delete(lake, [path for paths in folder.load_files.values() for path in paths])
 

@@ -14,7 +14,6 @@ renumbers record ids, and then the fact is exported again from the start.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -27,7 +26,13 @@ import sqlalchemy as sa
 from dlt.sources.sql_database import sql_table
 
 from ingestion.config import sqlalchemy_url
-from ingestion.storage import arrow_filesystem, filesystem, write_atomically
+from ingestion.storage import (
+    arrow_filesystem,
+    filesystem,
+    read_json,
+    write_json_atomically,
+    write_parquet_atomically,
+)
 
 MARTS_SCHEMA = "public"
 STATE_FILE = "_export_state.json"
@@ -85,13 +90,11 @@ class ParquetZone:
         return "/".join((self.root, *parts))
 
     def export_state(self, table: str) -> ExportState | None:
-        path = self.path(table, STATE_FILE)
-        if not self.fs.exists(path):
-            return None
-        return ExportState(**json.loads(self.fs.cat_file(path)))
+        state = read_json(self.fs, self.path(table, STATE_FILE))
+        return ExportState(**state) if state else None
 
     def record_exported(self, table: str, state: ExportState) -> None:
-        write_atomically(self.fs, self.path(table, STATE_FILE), json.dumps(asdict(state)).encode())
+        write_json_atomically(self.fs, self.path(table, STATE_FILE), asdict(state))
 
     def clear(self, table: str) -> None:
         if self.fs.exists(self.path(table)):
@@ -124,9 +127,7 @@ class ParquetZone:
             list(pool.map(merge, pc.unique(days).to_pylist()))  # list(): raise any error here
 
     def _write_parquet(self, path: str, data: pa.Table) -> None:
-        sink = pa.BufferOutputStream()
-        pq.write_table(data, sink, compression="zstd")
-        write_atomically(self.fs, path, sink.getvalue().to_pybytes())
+        write_parquet_atomically(self.fs, path, data)
 
 
 def _read(engine: sa.Engine, table: StarTable, after: int = 0) -> Iterator[pa.Table]:

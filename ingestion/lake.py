@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from ingestion.source.generate import TABLES
 from ingestion.source_keys import KEYS_TABLE
-from ingestion.storage import filesystem, write_atomically
+from ingestion.storage import filesystem, write_json_atomically
 
 DATASET = "totesys"
 LAYOUT = "{table_name}/load_date={load_date}/{load_id}.{file_id}.{ext}"
@@ -126,33 +126,29 @@ class Lake:
 
     def read_file(self, path: str, only: set[str] | None = None) -> Iterator[pa.Table]:
         """A parquet file in batches; with `only`, just the rows of those loads."""
+        wanted = pa.array(sorted(only), pa.string()) if only is not None else None
         with self.fs.open(path, "rb") as handle:
             for batch in pq.ParquetFile(handle).iter_batches(batch_size=BATCH_ROWS):
                 rows = pa.Table.from_batches([batch])
-                if only is not None:
-                    keep = pc.is_in(rows[LAKE_LOAD_COLUMN], value_set=pa.array(sorted(only)))
-                    rows = rows.filter(keep)
+                if wanted is not None:
+                    rows = rows.filter(pc.is_in(rows[LAKE_LOAD_COLUMN], value_set=wanted))
                 if rows.num_rows:
                     yield rows
 
-    def write_missing_manifests(self, contract_version: int) -> list[str]:
+    def write_missing_manifests(self, completed_loads: list[str], contract_version: int) -> None:
         """Describe each completed load that has no manifest yet (normally just the newest; a
-        crash after dlt finished leaves one for the next run). Returns the load ids written.
-        Runs before compaction, so a load's own files are still there to describe."""
+        crash after dlt finished leaves one for the next run). Runs before compaction, so a
+        load's own files are still there to describe."""
         folder = f"{self.root}/{MANIFESTS}"
         done = (
             {Path(p).stem for p in self.fs.ls(folder, detail=False)}
             if self.fs.exists(folder)
             else set()
         )
-        written = []
-        for load_id in self.completed_loads():
+        for load_id in completed_loads:
             if load_id not in done:
                 manifest = self.manifest(load_id, contract_version)
-                payload = json.dumps(manifest, indent=2).encode()
-                write_atomically(self.fs, f"{folder}/{load_id}.json", payload)
-                written.append(load_id)
-        return written
+                write_json_atomically(self.fs, f"{folder}/{load_id}.json", manifest)
 
     def manifest(self, load_id: str, contract_version: int) -> dict[str, Any]:
         """A load's tables with their row counts, folder and newest `last_updated` (the cursor

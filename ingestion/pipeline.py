@@ -48,8 +48,9 @@ def run(settings: Settings, events: RunEvents | None = None) -> RunReport:
             tables = check.usable(TABLES)
             rows = extract(settings.source_url, settings.lake_url, tables, settings.key_check_every)
             lake = Lake(settings.lake_url)
-            lake.write_missing_manifests(contract.version)  # before compaction moves files
-            compacted = compact(lake, settings.compact_at_files)
+            completed = lake.completed_loads()
+            lake.write_missing_manifests(completed, contract.version)  # before compaction
+            compacted = compact(lake, completed, settings.compact_at_files)
             merged = f"; compacted {len(compacted)} day folders" if compacted else ""
             held_back = f"; held back: {', '.join(check.broken)}" if check.broken else ""
             return rows, settings.lake_url + merged + held_back

@@ -7,11 +7,15 @@ only once its upload is complete; a local file is written beside its target and 
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import fsspec
+import pyarrow as pa
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 
 
 def is_s3(url: str) -> bool:
@@ -42,6 +46,24 @@ def write_atomically(fs: fsspec.AbstractFileSystem, path: str, payload: bytes) -
     fs.makedirs(folder, exist_ok=True)
     fs.pipe_file(temporary, payload)
     fs.mv(temporary, path)
+
+
+def write_json_atomically(fs: fsspec.AbstractFileSystem, path: str, value: Any) -> None:
+    write_atomically(fs, path, json.dumps(value, indent=2).encode())
+
+
+def read_json(fs: fsspec.AbstractFileSystem, path: str) -> Any | None:
+    """The JSON document at `path`, or None when there is none yet."""
+    return json.loads(fs.cat_file(path)) if fs.exists(path) else None
+
+
+def write_parquet_atomically(
+    fs: fsspec.AbstractFileSystem, path: str, data: pa.Table, **options: Any
+) -> None:
+    """`data` as one zstd parquet object (`options` go to pyarrow's write_table)."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(data, sink, compression="zstd", **options)
+    write_atomically(fs, path, sink.getvalue().to_pybytes())
 
 
 def arrow_filesystem(fs: fsspec.AbstractFileSystem) -> pafs.FileSystem:

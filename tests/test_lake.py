@@ -60,7 +60,7 @@ def test_a_closed_day_becomes_one_file_holding_every_row_once(tmp_path: Path) ->
     write_load(root, "design", DAY_ONE[2], [2])
     write_load(root, "design", DAY_TWO, [4])
     lake = Lake(str(tmp_path))
-    done = compact(lake, at_files=100, today=date(2025, 11, 22))
+    done = compact(lake, lake.completed_loads(), at_files=100, today=date(2025, 11, 22))
     assert done == ["design/load_date=2025-11-21"]  # today's folder stays open
     day_one = root / "design" / "load_date=2025-11-21"
     assert [p.name for p in day_one.iterdir()] == [COMPACTED]
@@ -69,7 +69,9 @@ def test_a_closed_day_becomes_one_file_holding_every_row_once(tmp_path: Path) ->
     assert merged.column("note").to_pylist() == [None, None, "a column the source added", None]
     assert ids_read(lake, "design", DAY_ONE[1:]) == [2, 3]  # a reader asks for some loads
     assert ids_read(lake, "design", [*DAY_ONE, DAY_TWO]) == [1, 2, 2, 3, 4]
-    assert compact(lake, at_files=100, today=date(2025, 11, 22)) == []  # nothing left to do
+    assert (
+        compact(lake, lake.completed_loads(), at_files=100, today=date(2025, 11, 22)) == []
+    )  # nothing left to do
 
 
 def test_a_crash_during_compaction_leaves_each_row_readable_once(tmp_path: Path) -> None:
@@ -77,13 +79,15 @@ def test_a_crash_during_compaction_leaves_each_row_readable_once(tmp_path: Path)
     write_load(root, "design", DAY_ONE[0], [1])
     write_load(root, "design", DAY_ONE[1], [2])
     lake = Lake(str(tmp_path))
-    compact(lake, at_files=2, today=date(2025, 11, 21))
+    compact(lake, lake.completed_loads(), at_files=2, today=date(2025, 11, 21))
     # killed after writing the compacted file, before deleting the loads' own files
     write_load(root, "design", DAY_ONE[0], [1])
     # killed while uploading a later load: a file with no completion marker
     orphan = root / "design" / "load_date=2025-11-21" / f"{DAY_ONE[2]}.abc.parquet"
     pq.write_table(pa.table({"design_id": [9], LAKE_LOAD_COLUMN: [DAY_ONE[2]]}), orphan)
     assert ids_read(lake, "design", lake.completed_loads()) == [1, 2]
-    compact(lake, at_files=100, today=date(2025, 11, 22))  # the day is over: tidy it
+    compact(
+        lake, lake.completed_loads(), at_files=100, today=date(2025, 11, 22)
+    )  # the day is over: tidy it
     assert [p.name for p in orphan.parent.iterdir()] == [COMPACTED]
     assert ids_read(lake, "design", lake.completed_loads()) == [1, 2]

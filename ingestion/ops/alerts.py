@@ -9,13 +9,12 @@ that it still works when the warehouse is what is down.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from ingestion.storage import filesystem, write_atomically
+from ingestion.storage import filesystem, read_json, write_json_atomically
 
 REPEAT_AFTER = timedelta(hours=1)
 STATE_FILE = "_ops/alerts.json"
@@ -82,10 +81,8 @@ class Alerts:
         return True
 
     def _state(self) -> dict[str, Any]:
-        if not self.fs.exists(self.state_path):
-            return {}
-        state: dict[str, Any] = json.loads(self.fs.cat_file(self.state_path))
+        state: dict[str, Any] = read_json(self.fs, self.state_path) or {}
         return state
 
     def _save(self, state: dict[str, Any]) -> None:
-        write_atomically(self.fs, self.state_path, json.dumps(state, indent=2).encode())
+        write_json_atomically(self.fs, self.state_path, state)
