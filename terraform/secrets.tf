@@ -1,0 +1,20 @@
+# The two connection URLs (postgresql:// with user, password, host, port and database). Terraform creates the
+# secrets but never their values (so no password is in state); set them once with
+#   aws secretsmanager put-secret-value --secret-id <output source_url_secret> --secret-string '...'
+# With create_warehouse_db, warehouse_db.tf writes the warehouse URL (write-only, not in state).
+
+resource "aws_secretsmanager_secret" "source_url" {
+  #checkov:skip=CKV2_AWS_57:the source is the company's database; its owners rotate the password and put the new URL here
+  name                    = "${var.name}/source-url"
+  description             = "TOTES_SOURCE_URL: the totesys database to copy from"
+  kms_key_id              = aws_kms_key.totes.arn
+  recovery_window_in_days = var.destroy_data_with_stack ? 0 : 7 # 0: a rebuilt stack reuses the name
+}
+
+resource "aws_secretsmanager_secret" "warehouse_url" {
+  #checkov:skip=CKV2_AWS_57:rotated by raising warehouse_password_version (RDS) or by the warehouse's owners
+  name                    = "${var.name}/warehouse-url"
+  description             = "TOTES_WAREHOUSE_URL: the warehouse Postgres"
+  kms_key_id              = aws_kms_key.totes.arn
+  recovery_window_in_days = var.destroy_data_with_stack ? 0 : 7
+}

@@ -1,0 +1,122 @@
+variable "region" {
+  description = "AWS region for everything."
+  type        = string
+  default     = "eu-west-2"
+}
+
+variable "name" {
+  description = "Prefix of every resource name; change it to run two stacks in one account."
+  type        = string
+  default     = "totes"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,20}$", var.name))
+    error_message = "name must be 2-21 lower-case letters, digits or hyphens, starting with a letter."
+  }
+}
+
+variable "image_tag" {
+  description = "Tag of the pipeline image in the ECR repository (deploy.sh passes the git commit)."
+  type        = string
+}
+
+variable "alert_email" {
+  description = "Address that receives failure and freshness alerts (AWS mails it a confirmation link first)."
+  type        = string
+}
+
+variable "schedule_expression" {
+  description = "How often the pipeline runs, as an EventBridge Scheduler expression."
+  type        = string
+  default     = "rate(5 minutes)"
+}
+
+variable "freshness_sla_minutes" {
+  description = "The freshness alarm fires when the warehouse is further behind the source than this, or when no run has reported for a third of it."
+  type        = number
+  default     = 30
+}
+
+variable "task_cpu" {
+  description = "Fargate CPU units for one run (1024 = 1 vCPU)."
+  type        = number
+  default     = 1024
+}
+
+variable "task_memory" {
+  description = "Fargate memory for one run, in MiB."
+  type        = number
+  default     = 2048
+}
+
+variable "log_retention_days" {
+  description = "How long the pipeline's CloudWatch logs are kept."
+  type        = number
+  default     = 365
+}
+
+variable "landing_infrequent_access_days" {
+  description = "Landing-zone objects move to S3 Standard-IA after this many days (they stay readable: totes rebuild replays them)."
+  type        = number
+  default     = 30
+}
+
+variable "landing_glacier_days" {
+  description = "Landing-zone objects move to Glacier Instant Retrieval after this many days."
+  type        = number
+  default     = 180
+}
+
+variable "noncurrent_version_days" {
+  description = "Overwritten or deleted object versions are kept this many days in both buckets."
+  type        = number
+  default     = 30
+}
+
+variable "vpc_id" {
+  description = "VPC the task runs in; empty means the account's default VPC."
+  type        = string
+  default     = ""
+}
+
+variable "subnet_ids" {
+  description = "Subnets for the task (and the optional database); empty means every subnet of the VPC. They need a route to ECR, S3 and the source: a public subnet (with assign_public_ip) or a NAT."
+  type        = list(string)
+  default     = []
+}
+
+variable "assign_public_ip" {
+  description = "Give the task a public IP. Needed in public subnets without a NAT gateway (the default VPC)."
+  type        = bool
+  default     = true
+}
+
+variable "database_ports" {
+  description = "TCP ports the task may connect to, besides HTTPS: the source's and the warehouse's."
+  type        = list(number)
+  default     = [5432]
+}
+
+variable "create_warehouse_db" {
+  description = "Create a small RDS PostgreSQL for the warehouse and write its URL into the warehouse secret. Leave false to use your own warehouse."
+  type        = bool
+  default     = false
+}
+
+variable "warehouse_db_instance_class" {
+  description = "Instance class of the optional warehouse database."
+  type        = string
+  default     = "db.t4g.micro"
+}
+
+variable "warehouse_password_version" {
+  description = "Raise by one to give the optional warehouse database a new generated password (written to the database and the secret, never to state)."
+  type        = number
+  default     = 1
+}
+
+variable "destroy_data_with_stack" {
+  description = "Let `make destroy` delete the buckets with their objects, the image repository with its images, and the optional database without a final snapshot. Right for a sandbox account that is rebuilt weekly; set false for a long-lived one."
+  type        = bool
+  default     = true
+}

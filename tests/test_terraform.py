@@ -1,0 +1,404 @@
+"""The AWS stack's wiring, checked offline by parsing its HCL (no Terraform binary or AWS account
+is reachable here; checkov runs in `make lint`).
+
+Each `check_*` function asserts one piece of wiring. The tests run every check on the stack as
+written, then break the stack one piece at a time in a copy and show that a check fails."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+
+from ingestion.config import load_settings
+from ingestion.ops.ledger import FinishedRun, TableRow
+from ingestion.ops.metrics import NAMESPACE, run_metrics
+
+REPO = Path(__file__).resolve().parent.parent
+TERRAFORM = REPO / "terraform"
+PLAIN = hcl2.SerializationOptions(
+    with_comments=False, explicit_blocks=False, strip_string_quotes=True
+)
+
+
+@dataclass
+class Stack:
+    """The blocks of one Terraform root module, by kind, type and name."""
+
+    resources: dict[tuple[str, str], dict[str, Any]]
+    data: dict[tuple[str, str], dict[str, Any]]
+    modules: dict[str, dict[str, Any]]
+    variables: dict[str, dict[str, Any]]
+    outputs: dict[str, dict[str, Any]]
+
+    @classmethod
+    def parse(cls, folder: Path) -> Stack:
+        blocks: dict[str, dict[Any, dict[str, Any]]] = {
+            kind: {} for kind in ("resource", "data", "module", "variable", "output")
+        }
+        for path in sorted(folder.glob("*.tf")):
+            parsed = hcl2.loads(path.read_text(), serialization_options=PLAIN)
+            for kind in ("resource", "data"):
+                for entry in parsed.get(kind, []):
+                    for type_, named in entry.items():
+                        for name, body in named.items():
+                            blocks[kind][(type_, name)] = body
+            for kind in ("module", "variable", "output"):
+                for entry in parsed.get(kind, []):
+                    blocks[kind].update(entry)
+        return cls(
+            resources=blocks["resource"],
+            data=blocks["data"],
+            modules=blocks["module"],
+            variables=blocks["variable"],
+            outputs=blocks["output"],
+        )
+
+    def resource(self, type_: str, name: str) -> dict[str, Any]:
+        assert (type_, name) in self.resources, f"no resource {type_}.{name}"
+        return self.resources[(type_, name)]
+
+    def of_type(self, type_: str) -> dict[str, dict[str, Any]]:
+        return {name: body for (t, name), body in self.resources.items() if t == type_}
+
+    def role_statements(self, role: str) -> list[dict[str, Any]]:
+        """Every statement of the inline policies attached to `aws_iam_role.<role>`."""
+        statements = []
+        for body in self.of_type("aws_iam_role_policy").values():
+            if body["role"] != f"${{aws_iam_role.{role}.id}}":
+                continue
+            document = re.fullmatch(
+                r"\$\{data\.aws_iam_policy_document\.(\w+)\.json\}", body["policy"]
+            )
+            assert document, f"the policy of role {role} is not a policy document"
+            statements += self.data[("aws_iam_policy_document", document.group(1))]["statement"]
+        return statements
+
+    def allowed(self, role: str, action: str) -> set[str]:
+        """The resources on which `role` may do `action`."""
+        return {
+            resource
+            for statement in self.role_statements(role)
+            if statement.get("effect", "Allow") == "Allow" and action in statement["actions"]
+            for resource in statement["resources"]
+        }
+
+
+def expression(text: str) -> Any:
+    """The value of an HCL expression such as `${jsonencode({...})}`, its references kept as
+    `${...}` strings: the argument of jsonencode is itself HCL."""
+    inner = re.fullmatch(r"\$\{jsonencode\((.*)\)\}", text, flags=re.DOTALL)
+    assert inner, f"not a jsonencode() expression: {text[:60]}"
+    return hcl2.loads(f"value = {inner.group(1)}\n", serialization_options=PLAIN)["value"]
+
+
+def ref(address: str) -> str:
+    return f"${{{address}}}"
+
+
+# --- the checks ------------------------------------------------------------------------------
+
+
+def check_schedule_runs_the_task(stack: Stack) -> None:
+    (schedule,) = stack.of_type("aws_scheduler_schedule").values()
+    assert stack.variables["schedule_expression"]["default"] == "rate(5 minutes)"
+    assert schedule["schedule_expression"] == ref("var.schedule_expression")
+    (target,) = schedule["target"]
+    assert target["arn"] == ref("aws_ecs_cluster.pipeline.arn")
+    assert target["role_arn"] == ref("aws_iam_role.scheduler.arn")
+    (ecs,) = target["ecs_parameters"]
+    assert ecs["task_definition_arn"] == ref("aws_ecs_task_definition.pipeline.arn")
+    assert ecs["launch_type"] == "FARGATE"
+    (network,) = ecs["network_configuration"]
+    assert network["security_groups"] == [ref("aws_security_group.task.id")]
+    (retry,) = target["retry_policy"]
+    assert retry["maximum_retry_attempts"] > 0
+    assert "dead_letter_config" in target, "what the schedule cannot start is lost"
+    (dead_letters,) = target["dead_letter_config"]
+    queue = re.fullmatch(r"\$\{aws_sqs_queue\.(\w+)\.arn\}", dead_letters["arn"])
+    assert queue, "the dead letters go to no queue of this stack"
+    stack.resource("aws_sqs_queue", queue.group(1))
+    # the scheduler's role may start exactly this task, and hand it exactly its two roles
+    assert stack.allowed("scheduler", "ecs:RunTask") == {ecs["task_definition_arn"]}
+    assert stack.allowed("scheduler", "iam:PassRole") == {
+        ref("aws_iam_role.task.arn"),
+        ref("aws_iam_role.execution.arn"),
+    }
+    assert stack.allowed("scheduler", "sqs:SendMessage") == {dead_letters["arn"]}
+
+
+def check_task_reads_exactly_two_buckets_and_two_secrets(stack: Stack) -> None:
+    task = stack.resource("aws_ecs_task_definition", "pipeline")
+    assert task["task_role_arn"] == ref("aws_iam_role.task.arn")
+    assert task["execution_role_arn"] == ref("aws_iam_role.execution.arn")
+    buckets = {ref("module.ingestion_bucket.arn"), ref("module.processed_bucket.arn")}
+    s3_resources = {
+        resource
+        for statement in stack.role_statements("task")
+        if any(action.startswith("s3:") for action in statement["actions"])
+        for resource in statement["resources"]
+    }
+    assert {r.split("}")[0] + "}" for r in s3_resources} == buckets
+    assert stack.allowed("task", "s3:GetObject") == {
+        ref("module.ingestion_bucket.arn") + "/${local.lake_prefix}/*",
+        ref("module.processed_bucket.arn") + "/${local.processed_prefix}/*",
+    }
+    for role in ("task", "execution", "scheduler"):
+        for statement in stack.role_statements(role):
+            for action in statement["actions"]:
+                assert action != "*" and not action.endswith(":*"), f"{role} may do {action}"
+            if statement["resources"] == ["*"]:
+                assert statement["actions"] == ["ecr:GetAuthorizationToken"], statement
+    # ECS reads the secrets (execution role) and hands them to the process as variables
+    secrets = {
+        ref("aws_secretsmanager_secret.source_url.arn"),
+        ref("aws_secretsmanager_secret.warehouse_url.arn"),
+    }
+    assert stack.allowed("execution", "secretsmanager:GetSecretValue") == secrets
+    assert stack.allowed("task", "secretsmanager:GetSecretValue") == set()
+    (container,) = expression(task["container_definitions"])
+    assert {entry["valueFrom"] for entry in container["secrets"]} == secrets
+    assert stack.allowed("task", "sns:Publish") == {ref("aws_sns_topic.alerts.arn")}
+
+
+def check_container_speaks_the_configuration_contract(stack: Stack) -> None:
+    task = stack.resource("aws_ecs_task_definition", "pipeline")
+    (container,) = expression(task["container_definitions"])
+    assert container["image"].startswith(ref("aws_ecr_repository.pipeline.repository_url"))
+    assert container["command"] == ["run"]
+    environment = {entry["name"]: entry["value"] for entry in container["environment"]}
+    assert environment["TOTES_ALERT_TOPIC_ARN"] == ref("aws_sns_topic.alerts.arn")
+    assert environment["TOTES_LOG_FORMAT"] == "json"
+    # the names the container gets are the ones totes reads: nothing falls back to the
+    # embedded Postgres or to a local folder
+    given = {name: "s3://bucket/prefix" for name in environment}
+    given |= {entry["name"]: "postgresql://u:p@db.example:5432/x" for entry in container["secrets"]}
+    settings = load_settings(given, env_file=Path("/nonexistent/.env"))
+    assert not settings.embedded_source and not settings.embedded_warehouse
+    assert settings.lake_url.startswith("s3://") and settings.processed_url.startswith("s3://")
+    assert settings.alert_topic_arn and settings.log_group
+    logs = container["logConfiguration"]
+    assert logs["logDriver"] == "awslogs"
+    assert logs["options"]["awslogs-group"] == ref("aws_cloudwatch_log_group.pipeline.name")
+    log_group = stack.resource("aws_cloudwatch_log_group", "pipeline")
+    assert log_group["retention_in_days"] == ref("var.log_retention_days")
+    assert stack.allowed("execution", "logs:PutLogEvents") == {
+        ref("aws_cloudwatch_log_group.pipeline.arn") + ":*"
+    }
+
+
+def check_failures_and_alarms_reach_the_topic(stack: Stack) -> None:
+    topic = ref("aws_sns_topic.alerts.arn")
+    rule = stack.resource("aws_cloudwatch_event_rule", "task_failed")
+    pattern = expression(rule["event_pattern"])
+    assert pattern["detail-type"] == ["ECS Task State Change"]
+    assert pattern["detail"]["lastStatus"] == ["STOPPED"]
+    assert pattern["detail"]["clusterArn"] == [ref("aws_ecs_cluster.pipeline.arn")]
+    assert {"containers": {"exitCode": [{"anything-but": 0}]}} in pattern["detail"]["$or"]
+    targets = [
+        body
+        for body in stack.of_type("aws_cloudwatch_event_target").values()
+        if body["rule"] == ref("aws_cloudwatch_event_rule.task_failed.name")
+    ]
+    assert [target["arn"] for target in targets] == [topic]
+    # an encrypted topic accepts the rule's and the alarms' messages only if its policy says so
+    policy = stack.resource("aws_sns_topic_policy", "alerts")
+    document = stack.data[("aws_iam_policy_document", "alerts")]
+    assert policy["policy"] == ref("data.aws_iam_policy_document.alerts.json")
+    publishers = {
+        service
+        for statement in document["statement"]
+        for principal in statement["principals"]
+        for service in principal["identifiers"]
+    }
+    assert {"events.amazonaws.com", "cloudwatch.amazonaws.com"} <= publishers
+
+    alarms = stack.of_type("aws_cloudwatch_metric_alarm")
+    for name, alarm in alarms.items():
+        assert alarm["alarm_actions"] == [topic], f"alarm {name} does not alert"
+    emitted = metric_names_emitted_by_a_run()
+    watched = {
+        alarm["metric_name"]: alarm for alarm in alarms.values() if alarm["namespace"] == NAMESPACE
+    }
+    assert {"FreshnessLagSeconds", "RunFailed"} <= set(watched)
+    for metric, alarm in watched.items():
+        dimensions = tuple(sorted(alarm["dimensions"].items()))
+        assert (metric, dimensions) in emitted, f"no run emits {metric} {dimensions}"
+    assert watched["FreshnessLagSeconds"]["treat_missing_data"] == "breaching"
+
+
+def check_alerts_are_mailed(stack: Stack) -> None:
+    subscriptions = list(stack.of_type("aws_sns_topic_subscription").values())
+    assert len(subscriptions) == 1, f"{len(subscriptions)} subscriptions to the alerts"
+    (subscription,) = subscriptions
+    assert subscription["topic_arn"] == ref("aws_sns_topic.alerts.arn")
+    assert subscription["protocol"] == "email"
+    assert subscription["endpoint"] == ref("var.alert_email")
+    assert "default" not in stack.variables["alert_email"], "the address must be asked for"
+
+
+def check_buckets_are_private_encrypted_and_kept(stack: Stack) -> None:
+    module = Stack.parse(TERRAFORM / "modules" / "private_bucket")
+    for name in ("ingestion_bucket", "processed_bucket"):
+        assert stack.modules[name]["source"] == "./modules/private_bucket"
+        assert stack.modules[name]["kms_key_arn"] == ref("aws_kms_key.totes.arn")
+    assert stack.modules["ingestion_bucket"]["transitions"], "old landing data never gets cheaper"
+    (block,) = module.of_type("aws_s3_bucket_public_access_block").values()
+    assert all(
+        block[flag] is True
+        for flag in (
+            "block_public_acls",
+            "block_public_policy",
+            "ignore_public_acls",
+            "restrict_public_buckets",
+        )
+    )
+    (versioning,) = module.of_type("aws_s3_bucket_versioning").values()
+    assert versioning["versioning_configuration"][0]["status"] == "Enabled"
+    (encryption,) = module.of_type("aws_s3_bucket_server_side_encryption_configuration").values()
+    default = encryption["rule"][0]["apply_server_side_encryption_by_default"][0]
+    assert default == {"sse_algorithm": "aws:kms", "kms_master_key_id": ref("var.kms_key_arn")}
+    (deny,) = module.data[("aws_iam_policy_document", "tls_only")]["statement"]
+    assert deny["effect"] == "Deny" and deny["condition"][0]["variable"] == "aws:SecureTransport"
+    (lifecycle,) = module.of_type("aws_s3_bucket_lifecycle_configuration").values()
+    assert lifecycle["rule"][0]["noncurrent_version_expiration"]
+    (registry,) = stack.of_type("aws_ecr_repository").values()
+    assert registry["image_scanning_configuration"][0]["scan_on_push"] is True
+
+
+def check_no_secret_value_reaches_state(stack: Stack) -> None:
+    for (type_, name), body in stack.resources.items():
+        assert "password" not in body, f"{type_}.{name} keeps a password in state"
+        if type_ == "aws_secretsmanager_secret_version":
+            assert "secret_string" not in body and "secret_string_wo" in body, name
+    for name in stack.variables:
+        assert "password" not in name or "version" in name, f"variable {name} would hold a secret"
+
+
+CHECKS: list[Callable[[Stack], None]] = [
+    check_schedule_runs_the_task,
+    check_task_reads_exactly_two_buckets_and_two_secrets,
+    check_container_speaks_the_configuration_contract,
+    check_failures_and_alarms_reach_the_topic,
+    check_alerts_are_mailed,
+    check_buckets_are_private_encrypted_and_kept,
+    check_no_secret_value_reaches_state,
+]
+
+
+def metric_names_emitted_by_a_run() -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+    """(metric, dimensions) pairs of a failed and a caught-up run, as the pipeline logs them."""
+    now = datetime.now(UTC)
+    pairs = set()
+    for status in ("failed", "succeeded"):
+        run = FinishedRun(
+            run_id="r",
+            status=status,
+            exit_code=int(status == "failed"),
+            finished_at=now,
+            seconds=1.0,
+            stage_seconds={"extract": 1.0},
+            freshness_lag_seconds=1.0,
+            newest_fact_age_seconds=1.0,
+            tables={"sales_order": TableRow()},
+        )
+        for document in run_metrics("run", run):
+            (directive,) = document["_aws"]["CloudWatchMetrics"]
+            assert directive["Namespace"] == NAMESPACE
+            dimensions = tuple(
+                sorted((name, document[name]) for name in directive["Dimensions"][0])
+            )
+            pairs |= {(metric["Name"], dimensions) for metric in directive["Metrics"]}
+    return pairs
+
+
+# --- the tests -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda check: check.__name__[len("check_") :])
+def test_the_stack_is_wired(check: Callable[[Stack], None]) -> None:
+    check(Stack.parse(TERRAFORM))
+
+
+def test_every_variable_and_output_says_what_it_is_for() -> None:
+    for folder in (TERRAFORM, TERRAFORM / "bootstrap", TERRAFORM / "modules" / "private_bucket"):
+        stack = Stack.parse(folder)
+        for kind, blocks in (("variable", stack.variables), ("output", stack.outputs)):
+            for name, body in blocks.items():
+                assert body.get("description"), f"{folder.name}: {kind} {name} has no description"
+
+
+# One piece of wiring removed or bent per case: (file, text as written, replacement).
+BUCKET_OBJECTS = '      "${module.processed_bucket.arn}/${local.processed_prefix}/*",\n'
+FRESHNESS_ACTIONS = '  treat_missing_data  = "breaching"\n  alarm_actions       = '
+BREAKS = {
+    "schedule targets another task": (
+        "schedule.tf",
+        "task_definition_arn = aws_ecs_task_definition.pipeline.arn",
+        'task_definition_arn = "arn:aws:ecs:eu-west-2:111111111111:task-definition/other:1"',
+    ),
+    "schedule has no dead-letter queue": (
+        "schedule.tf",
+        "    dead_letter_config {\n      arn = aws_sqs_queue.schedule_dead_letters.arn\n    }\n",
+        "",
+    ),
+    "task role reads a third bucket": (
+        "iam.tf",
+        BUCKET_OBJECTS,
+        BUCKET_OBJECTS + '      "arn:aws:s3:::another/*",\n',
+    ),
+    "execution role cannot read the warehouse secret": (
+        "iam.tf",
+        "      aws_secretsmanager_secret.warehouse_url.arn,\n",
+        "",
+    ),
+    "container misses the warehouse secret": (
+        "task.tf",
+        '      { name = "TOTES_WAREHOUSE_URL", '
+        "valueFrom = aws_secretsmanager_secret.warehouse_url.arn },\n",
+        "",
+    ),
+    "failure rule targets the queue": (
+        "alerts.tf",
+        "  arn  = aws_sns_topic.alerts.arn",
+        "  arn  = aws_sqs_queue.schedule_dead_letters.arn",
+    ),
+    "freshness alarm alerts no one": (
+        "alerts.tf",
+        FRESHNESS_ACTIONS + "[aws_sns_topic.alerts.arn]",
+        FRESHNESS_ACTIONS + "[]",
+    ),
+    "alarm watches a metric no run emits": (
+        "alerts.tf",
+        '  metric_name         = "RunFailed"',
+        '  metric_name         = "RunsFailed"',
+    ),
+    "subscription is not email": ("alerts.tf", '  protocol  = "email"', '  protocol  = "sqs"'),
+    "lake variable misspelt": ("task.tf", '"TOTES_LAKE_URL"', '"TOTES_LAKE"'),
+}
+
+
+@pytest.mark.parametrize("case", list(BREAKS))
+def test_a_check_fails_when_a_piece_of_wiring_is_broken(case: str, tmp_path: Path) -> None:
+    file, written, broken = BREAKS[case]
+    copy = tmp_path / "terraform"
+    shutil.copytree(TERRAFORM, copy)
+    text = (copy / file).read_text()
+    assert text.count(written) == 1, f"{file} no longer holds the text this case breaks"
+    (copy / file).write_text(text.replace(written, broken))
+    stack = Stack.parse(copy)
+    failed = []
+    for check in CHECKS:
+        try:
+            check(stack)
+        except AssertionError:
+            failed.append(check.__name__)
+    assert failed, f"no check noticed: {case}"
+    print(f"{case}: caught by {', '.join(failed)}")
