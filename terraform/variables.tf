@@ -32,7 +32,7 @@ variable "schedule_expression" {
 }
 
 variable "freshness_sla_minutes" {
-  description = "The freshness alarm fires when the warehouse is further behind the source than this, or when no run has reported for a third of it."
+  description = "The SLA: the freshness alarm fires when, for half this time, runs report the warehouse further behind than this or no run reports."
   type        = number
   default     = 30
 }
