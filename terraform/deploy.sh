@@ -33,9 +33,10 @@ vars=(-var "region=$AWS_REGION" -var "name=$name" -var "image_tag=$tag")
 if [[ -n "${ALERT_EMAIL:-}" ]]; then
     vars+=(-var "alert_email=$ALERT_EMAIL")
 fi
+# the whole stack's plan is shown and asked about, unless CI says otherwise
 approve=()
 if [[ "${AUTO_APPROVE:-0}" == 1 ]]; then
-    approve=(-auto-approve)
+    approve=(-input=false -auto-approve)
 fi
 
 echo "== 1/5 Terraform state: s3://$state_bucket"
@@ -65,7 +66,8 @@ else
 fi
 
 echo "== 4/5 the stack"
-terraform -chdir=terraform apply -input=false "${approve[@]}" "${vars[@]}"
+# (the odd expansion keeps an empty array safe under set -u in macOS's bash 3.2)
+terraform -chdir=terraform apply ${approve[@]+"${approve[@]}"} "${vars[@]}"
 
 echo "== 5/5 the dbt docs site"
 make docs
