@@ -9,7 +9,7 @@ RUN := $(UV) run --no-sync
 export DO_NOT_TRACK := 1
 export RUNTIME__DLTHUB_TELEMETRY := false
 
-.PHONY: help install demo test lint lint-python lint-sql lint-infra docs deploy destroy clean
+.PHONY: help install demo test bench lint lint-python lint-sql lint-infra docs deploy destroy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -46,6 +46,12 @@ test: install ## lint, then every test (pytest drives the real pipeline)
 	$(MAKE) --no-print-directory -j2 --output-sync=target lint
 	@# two workers; loadscope keeps a module (or class) on one worker, so its fixtures run once
 	$(RUN) pytest -n 2 --dist loadscope --durations=15
+
+# the source scales `make bench` measures; `make bench BENCH_SCALES=1` is a quick smoke run
+BENCH_SCALES ?= 1 10 100
+
+bench: install ## time the pipeline at BENCH_SCALES (1 10 100): writes bench/results.md and .json
+	$(RUN) python -m bench.benchmark --scales "$(BENCH_SCALES)"
 
 lint: lint-python lint-sql lint-infra ## ruff, sqlfluff, hadolint, checkov, shellcheck (and terraform fmt if installed)
 

@@ -1,0 +1,552 @@
+"""`make bench`: what a run costs at several source scales, on an embedded Postgres of its own.
+
+For each scale: source generation, the copy limit (COPY out of totesys piped into COPY into a
+scratch database, which no pipeline can beat), the initial load, an incremental run after about
+1,000 changed source rows, freshness (source commit -> visible in fact_*), and the full refresh a
+user would otherwise run. Every figure is the median of `repeats` samples, with min and max.
+Runs are timed as a user meets them: `totes run` in a child process, startup included.
+
+Writes results.json and results.md (see `render_markdown`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+from psycopg2 import sql
+
+from ingestion.local_postgres import LocalPostgres
+from ingestion.source.generate import TABLES, init_source
+
+REPO = Path(__file__).resolve().parent.parent
+SOURCE_DB, WAREHOUSE_DB, SCRATCH_DB = "bench_totesys", "bench_warehouse", "bench_copy_limit"
+# `totes source churn` arguments that change 1,000 source rows: 250 orders (each an order, a
+# transaction and a payment), 230 payments flipped to paid, 20 reference rows edited
+CHURN = ("--orders", "250", "--payments-paid", "230", "--updates", "20")
+SCHEDULE_SECONDS = 300  # the production schedule (terraform: schedule_expression)
+STAGES = ("extract", "load", "dbt", "quarantine", "export")
+TARGETS = {
+    "incremental_scale_1_seconds": 15.0,
+    "incremental_largest_over_smallest": 1.5,
+    "initial_over_copy_limit": 3.0,
+    "initial_peak_rss_mib": 1536.0,
+    "generation_rows_per_second": 200_000.0,
+}
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One timed `totes` command: wall seconds, the run's own stage split, and peak RSS."""
+
+    wall: float
+    stages: dict[str, float]
+    peak_rss_mib: float
+
+
+class Bench:
+    """The databases and folders of one benchmark, on a given Postgres server."""
+
+    def __init__(self, server: LocalPostgres, home: Path) -> None:
+        self.server, self.home = server, home
+        self.source_url = server.url(SOURCE_DB)
+        self.warehouse_url = server.url(WAREHOUSE_DB)
+        self.scratch_url = server.url(SCRATCH_DB)
+
+    def environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TOTES_", "DBT_"))}
+        env.update(
+            TOTES_SOURCE_URL=self.source_url,
+            TOTES_WAREHOUSE_URL=self.warehouse_url,
+            TOTES_LAKE_URL=str(self.home / "lake"),
+            TOTES_PROCESSED_URL=str(self.home / "processed"),
+            TOTES_HOME=str(self.home),
+            TOTES_LOG_FORMAT="json",
+            # the developer's target/ (manifest, partial parse) is left alone
+            DBT_TARGET_PATH=str(self.home / "target"),
+            DBT_LOG_PATH=str(self.home / "logs"),
+        )
+        return env
+
+    def totes(self, *args: str) -> Sample:
+        """Run `totes <args>` to completion (cwd: the bench home, so no .env is read)."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile("w+") as output:
+            started = time.perf_counter()
+            child = subprocess.Popen(
+                [str(Path(sys.executable).parent / "totes"), *args],
+                env=self.environment(),
+                cwd=self.home,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            _, status, usage = os.wait4(child.pid, 0)  # wait4: the child's own peak RSS
+            wall = time.perf_counter() - started
+            child.returncode = os.waitstatus_to_exitcode(status)
+            output.seek(0)
+            log = output.read()
+        if child.returncode != 0:
+            raise RuntimeError(f"totes {' '.join(args)} exited {child.returncode}:\n{log[-3000:]}")
+        return Sample(wall, _stage_seconds(log), usage.ru_maxrss / 1024)
+
+    def reset_warehouse(self) -> None:
+        """An empty warehouse, lake and processed zone: the state before an initial load."""
+        _recreate_database(self.server, WAREHOUSE_DB)
+        for zone in ("lake", "processed"):
+            shutil.rmtree(self.home / zone, ignore_errors=True)
+
+
+def _stage_seconds(log: str) -> dict[str, float]:
+    """The `<stage> finished` events of a run's JSON log."""
+    seconds = {}
+    for line in log.splitlines():
+        if not line.startswith("{"):
+            continue
+        event = json.loads(line)
+        message = event.get("message", "")
+        if message.endswith(" finished") and "seconds" in event:
+            seconds[message.removesuffix(" finished")] = float(event["seconds"])
+    return seconds
+
+
+def _recreate_database(server: LocalPostgres, name: str) -> None:
+    conn = psycopg2.connect(server.url("postgres"))
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
+            cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    finally:
+        conn.close()
+
+
+def _query(url: str, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement, params)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+# --- the copy limit ----------------------------------------------------------------------------
+
+
+def copy_limit(source_url: str, scratch_url: str) -> float:
+    """Seconds to move the eleven tables with COPY TO STDOUT piped into COPY FROM STDIN (binary),
+    one table after another, into unindexed tables of the same column types."""
+    with _connection(scratch_url) as scratch, _connection(source_url) as source:
+        columns = _column_types(source)
+        with scratch.cursor() as cur:
+            for table in TABLES:
+                cur.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(table)))
+                cur.execute(
+                    sql.SQL("create table {} ({})").format(
+                        sql.Identifier(table),
+                        sql.SQL(", ").join(
+                            sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(kind))
+                            for name, kind in columns[table]
+                        ),
+                    )
+                )
+        scratch.commit()
+        started = time.perf_counter()
+        for table in TABLES:
+            _pipe_table(source, scratch, table)
+        scratch.commit()
+        return time.perf_counter() - started
+
+
+def _column_types(conn: psycopg2.extensions.connection) -> dict[str, list[tuple[str, str]]]:
+    """Each table's columns with their SQL types; enums become text (same binary form)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "select c.relname, a.attname, "
+            "  case when t.typtype = 'e' then 'text' else format_type(a.atttypid, a.atttypmod) end "
+            "from pg_attribute a join pg_class c on c.oid = a.attrelid "
+            "join pg_namespace n on n.oid = c.relnamespace join pg_type t on t.oid = a.atttypid "
+            "where n.nspname = 'public' and c.relkind = 'r' and a.attnum > 0 "
+            "  and not a.attisdropped order by c.relname, a.attnum"
+        )
+        columns: dict[str, list[tuple[str, str]]] = {}
+        for table, name, kind in cur.fetchall():
+            columns.setdefault(table, []).append((name, kind))
+    return columns
+
+
+def _pipe_table(
+    source: psycopg2.extensions.connection, target: psycopg2.extensions.connection, table: str
+) -> None:
+    read_end, write_end = os.pipe()
+    failure: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            with open(write_end, "wb") as sink, source.cursor() as cur:
+                statement = sql.SQL("copy {} to stdout (format binary)").format(
+                    sql.Identifier(table)
+                )
+                cur.copy_expert(statement.as_string(cur), sink, size=1 << 20)
+        except BaseException as error:  # re-raised below, in the calling thread
+            failure.append(error)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    with open(read_end, "rb") as pipe, target.cursor() as cur:
+        statement = sql.SQL("copy {} from stdin (format binary)").format(sql.Identifier(table))
+        cur.copy_expert(statement.as_string(cur), pipe, size=1 << 20)
+    producer.join()
+    if failure:
+        raise failure[0]
+
+
+@contextmanager
+def _connection(url: str) -> Iterator[psycopg2.extensions.connection]:
+    conn = psycopg2.connect(url)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+# --- one scale ---------------------------------------------------------------------------------
+
+
+def measure_scale(
+    bench: Bench, scale: float, repeats: int, say: Callable[[str], None]
+) -> dict[str, Any]:
+    """Every figure for one scale. Order matters: the full refresh renumbers the facts, so it
+    comes last."""
+    generation: list[float] = []
+    rows = 0
+    for _ in range(repeats):
+        started = time.perf_counter()
+        rows = sum(init_source(bench.source_url, scale, seed=42, reset=True).values())
+        generation.append(time.perf_counter() - started)
+    say(f"scale {scale:g}: generated {rows:,} rows, median {statistics.median(generation):.1f} s")
+
+    limit = [copy_limit(bench.source_url, bench.scratch_url) for _ in range(repeats)]
+    say(f"scale {scale:g}: copy limit median {statistics.median(limit):.1f} s")
+
+    initial: list[Sample] = []
+    for _ in range(repeats):
+        bench.reset_warehouse()
+        initial.append(bench.totes("run"))
+    say(f"scale {scale:g}: initial load median {_median_wall(initial):.1f} s")
+
+    incremental: list[Sample] = []
+    freshness: list[float] = []
+    for seed in range(repeats):
+        bench.totes("source", "churn", *CHURN, "--seed", str(seed))
+        committed = time.perf_counter()  # churn commits before it exits
+        (newest,) = _query(bench.source_url, "select max(payment_id) from payment")[0]
+        incremental.append(bench.totes("run"))
+        freshness.append(time.perf_counter() - committed)
+        (seen,) = _query(
+            bench.warehouse_url,
+            "select count(*) from fact_payment where payment_id = %s",
+            (newest,),
+        )[0]
+        if not seen:
+            raise RuntimeError(f"payment {newest} is not in fact_payment after the run")
+    say(f"scale {scale:g}: incremental median {_median_wall(incremental):.1f} s")
+
+    full_refresh = [
+        bench.totes("dbt", "build", "--full-refresh", "--exclude-resource-type", "unit_test")
+        for _ in range(repeats)
+    ]
+    say(f"scale {scale:g}: full refresh median {_median_wall(full_refresh):.1f} s")
+
+    initial_wall, incremental_wall = (
+        _stat([s.wall for s in initial]),
+        _stat([s.wall for s in incremental]),
+    )
+    return {
+        "source_rows": rows,
+        "generation": {
+            "seconds": _stat(generation),
+            "rows_per_second": _stat([rows / s for s in generation]),
+        },
+        "copy_limit_seconds": _stat(limit),
+        "initial_load": {
+            "wall_seconds": initial_wall,
+            "stages": _stage_stats(initial),
+            "peak_rss_mib": _stat([s.peak_rss_mib for s in initial]),
+            "over_copy_limit": initial_wall["median"] / statistics.median(limit),
+        },
+        "incremental": {
+            "changed_rows": 1000,
+            "wall_seconds": incremental_wall,
+            "stages": _stage_stats(incremental),
+            "peak_rss_mib": _stat([s.peak_rss_mib for s in incremental]),
+        },
+        "freshness": {
+            "commit_to_fact_seconds": _stat(freshness),
+            "schedule_seconds": SCHEDULE_SECONDS,
+            "worst_case_in_production_seconds": SCHEDULE_SECONDS + max(freshness),
+        },
+        "full_refresh": {
+            "wall_seconds": _stat([s.wall for s in full_refresh]),
+            "over_incremental": statistics.median(s.wall for s in full_refresh)
+            / incremental_wall["median"],
+        },
+    }
+
+
+def _median_wall(samples: list[Sample]) -> float:
+    return statistics.median(s.wall for s in samples)
+
+
+def _stat(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def _stage_stats(samples: list[Sample]) -> dict[str, dict[str, float]]:
+    return {
+        stage: _stat([s.stages.get(stage, 0.0) for s in samples])
+        for stage in STAGES
+        if any(stage in s.stages for s in samples)
+    }
+
+
+# --- the whole benchmark -----------------------------------------------------------------------
+
+
+def run_benchmark(
+    server: LocalPostgres,
+    home: Path,
+    scales: list[float],
+    repeats: int,
+    say: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    server.start(databases=(SOURCE_DB, WAREHOUSE_DB, SCRATCH_DB))
+    bench = Bench(server, home)
+    results = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine_facts(server.url("postgres")),
+        "repeats": repeats,
+        "churn": " ".join(CHURN),
+        "scales": {f"{scale:g}": measure_scale(bench, scale, repeats, say) for scale in scales},
+    }
+    results["targets"] = targets(results["scales"])
+    return results
+
+
+def machine_facts(postgres_url: str) -> dict[str, Any]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown",
+    )
+    memory_kib = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    commit = subprocess.run(
+        ["git", "describe", "--always", "--dirty"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    ((postgres,),) = _query(postgres_url, "show server_version")
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory_kib / 1024 / 1024, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "postgres": postgres,
+        "packages": {
+            name: version(name) for name in ("dbt-core", "dbt-postgres", "dlt", "pyarrow")
+        },
+        "commit": commit or "unknown",
+    }
+
+
+def targets(scales: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets, each with the figure it is judged on (the largest scale measured
+    stands in for scale 100, the smallest for scale 1)."""
+    ordered = sorted(scales, key=float)
+    small, large = scales[ordered[0]], scales[ordered[-1]]
+
+    def target(name: str, figure: str, value: float, at_most: bool) -> dict[str, Any]:
+        limit = TARGETS[name]
+        met = value <= limit if at_most else value >= limit
+        sign = "≤" if at_most else "≥"
+        return {"figure": figure, "target": f"{sign} {limit:g}", "value": value, "met": met}
+
+    incremental = [small["incremental"]["wall_seconds"]["median"]]
+    incremental.append(large["incremental"]["wall_seconds"]["median"])
+    return [
+        target(
+            "incremental_scale_1_seconds",
+            f"incremental run, scale {ordered[0]}, s",
+            incremental[0],
+            at_most=True,
+        ),
+        target(
+            "incremental_largest_over_smallest",
+            f"incremental run, scale {ordered[-1]} ÷ scale {ordered[0]}",
+            incremental[1] / incremental[0],
+            at_most=True,
+        ),
+        target(
+            "initial_over_copy_limit",
+            f"initial load, scale {ordered[-1]}, ÷ copy limit",
+            large["initial_load"]["over_copy_limit"],
+            at_most=True,
+        ),
+        target(
+            "initial_peak_rss_mib",
+            f"peak RSS, initial load at scale {ordered[-1]}, MiB",
+            large["initial_load"]["peak_rss_mib"]["max"],
+            at_most=True,
+        ),
+        target(
+            "generation_rows_per_second",
+            f"source generation, scale {ordered[-1]}, rows/s",
+            large["generation"]["rows_per_second"]["median"],
+            at_most=False,
+        ),
+    ]
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    machine = results["machine"]
+    scales = results["scales"]
+    names = list(scales)
+
+    def cell(stat: dict[str, float], unit: str = "s", digits: int = 1) -> str:
+        return (
+            f"{stat['median']:,.{digits}f} {unit} "
+            f"({stat['min']:,.{digits}f}-{stat['max']:,.{digits}f})"
+        )
+
+    def row(label: str, value: Callable[[dict[str, Any]], str]) -> str:
+        return f"| {label} | " + " | ".join(value(scales[name]) for name in names) + " |"
+
+    lines = [
+        f"Measured {results['measured_at']} on {machine['cpu']}, {machine['cores']} cores, "
+        f"{machine['memory_gib']} GiB RAM; PostgreSQL {machine['postgres']} (embedded), "
+        f"Python {machine['python']}, "
+        + ", ".join(f"{k} {v}" for k, v in machine["packages"].items())
+        + f"; commit {machine['commit']}. Median of {results['repeats']} runs (min-max). "
+        f"Incremental: `totes source churn {results['churn']}` (1,000 changed rows), then "
+        "`totes run`; wall time includes process startup.",
+        "",
+        "| figure | " + " | ".join(f"scale {name}" for name in names) + " |",
+        "|---|" + "---|" * len(names),
+        row("source rows", lambda s: f"{s['source_rows']:,}"),
+        row("source generation", lambda s: cell(s["generation"]["seconds"])),
+        row(
+            "generation rows/s",
+            lambda s: f"{s['generation']['rows_per_second']['median']:,.0f}",
+        ),
+        row("copy limit", lambda s: cell(s["copy_limit_seconds"])),
+        row("initial load", lambda s: cell(s["initial_load"]["wall_seconds"])),
+        *(
+            row(
+                f"· {stage}",
+                lambda s, stage=stage: (
+                    cell(s["initial_load"]["stages"][stage])
+                    if stage in s["initial_load"]["stages"]
+                    else ""
+                ),
+            )
+            for stage in STAGES
+        ),
+        row("initial load ÷ copy limit", lambda s: f"{s['initial_load']['over_copy_limit']:.1f}"),
+        row("peak RSS, initial load", lambda s: cell(s["initial_load"]["peak_rss_mib"], "MiB", 0)),
+        row("incremental run", lambda s: cell(s["incremental"]["wall_seconds"])),
+        *(
+            row(
+                f"· {stage}",
+                lambda s, stage=stage: (
+                    cell(s["incremental"]["stages"][stage])
+                    if stage in s["incremental"]["stages"]
+                    else ""
+                ),
+            )
+            for stage in STAGES
+        ),
+        row(
+            "freshness: commit → fact",
+            lambda s: cell(s["freshness"]["commit_to_fact_seconds"]),
+        ),
+        row(
+            f"freshness in production (+{SCHEDULE_SECONDS} s schedule), worst",
+            lambda s: f"{s['freshness']['worst_case_in_production_seconds']:,.0f} s",
+        ),
+        row(
+            "full refresh (`dbt build --full-refresh`)",
+            lambda s: cell(s["full_refresh"]["wall_seconds"]),
+        ),
+        row(
+            "full refresh ÷ incremental run",
+            lambda s: f"{s['full_refresh']['over_incremental']:.1f}",
+        ),
+        "",
+        "| target | goal | measured | met |",
+        "|---|---|---|---|",
+        *(
+            f"| {t['figure']} | {t['target']} | {t['value']:,.2f} | {'yes' if t['met'] else 'no'} |"
+            for t in results["targets"]
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scales", default="1 10 100", help="space-separated source scales")
+    parser.add_argument("--repeats", type=int, default=3, help="samples per figure (median)")
+    parser.add_argument("--home", type=Path, default=REPO / ".totes" / "bench")
+    parser.add_argument("--port", type=int, default=54339, help="the bench's own Postgres port")
+    parser.add_argument("--out", type=Path, default=REPO / "bench")
+    args = parser.parse_args(argv)
+    if args.repeats < 3:
+        parser.error("--repeats: every figure is a median of at least 3 runs")
+    scales = [float(s) for s in args.scales.split()]
+    server = LocalPostgres(args.home / "postgres", args.port)
+    try:
+        results = run_benchmark(server, args.home, scales, args.repeats)
+    finally:
+        server.stop()
+    write_results(results, args.out)
+    print((args.out / "results.md").read_text())
+
+
+def write_results(results: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "results.md").write_text(render_markdown(results))
+
+
+if __name__ == "__main__":
+    main()
