@@ -79,7 +79,9 @@ class LocalPostgres:
                     "-o",
                     # Loopback TCP only, no unix socket: its path would depend on the checkout.
                     f"-h 127.0.0.1 -p {self.port} -c unix_socket_directories='' "
-                    "-c synchronous_commit=off -c max_connections=50",
+                    "-c synchronous_commit=off -c max_connections=50 "
+                    "-c wal_level=minimal -c max_wal_senders=0 -c max_wal_size=4GB "
+                    "-c shared_buffers=512MB -c maintenance_work_mem=512MB -c work_mem=64MB",
                 )
             self._create_databases(databases)
 

@@ -79,11 +79,23 @@
     {%- endif %}
 {%- endmacro %}
 
+{#- True when a version's reference `row.column` matches a parent. Over many rows `in`, which
+    Postgres answers with one hash of the parent ids per query; over `few_rows` (an incremental
+    build) `exists`, an index lookup per row instead of hashing every parent id. -#}
+{% macro _has_parent(row, column, parent, few_rows) -%}
+    {%- if few_rows -%}
+        exists ({{ _parent_ids(parent[0], parent[1]) }}
+        {{- ' and' if parent[0].startswith('stg_') else ' where' }} parent.{{ parent[1] }} = {{ row }}.{{ column }})
+    {%- else -%}
+        {{ row }}.{{ column }} in ({{ _parent_ids(parent[0], parent[1]) }})
+    {%- endif -%}
+{%- endmacro %}
+
 {#- True when every reference of a `table` version in `row` matches a parent (a null reference
-    is fine). `in`, which Postgres answers with one hash of the parent ids per query. -#}
-{% macro references_hold(row, table) -%}
+    is fine). -#}
+{% macro references_hold(row, table, few_rows=false) -%}
     {%- for column, parent in totesys_references(table).items() %}
-        ({{ row }}.{{ column }} is null or {{ row }}.{{ column }} in ({{ _parent_ids(parent[0], parent[1]) }}))
+        ({{ row }}.{{ column }} is null or {{ _has_parent(row, column, parent, few_rows) }})
         {%- if not loop.last %} and {% endif %}
     {%- else %}
         true
@@ -91,7 +103,7 @@
 {%- endmacro %}
 
 {#- The references of a `table` version in `row` that match no parent, as one text, or null. -#}
-{% macro missing_references(row, table) -%}
+{% macro missing_references(row, table, few_rows=false) -%}
     {%- set references = totesys_references(table) %}
     {%- if not references %}
         null::text
@@ -100,7 +112,8 @@
             '; '
             {%- for column, parent in references.items() %},
             case
-                when {{ row }}.{{ column }} not in ({{ _parent_ids(parent[0], parent[1]) }})
+                when {{ row }}.{{ column }} is not null
+                    and not {{ _has_parent(row, column, parent, few_rows) }}
                     then '{{ column }} ' || {{ row }}.{{ column }} || ' has no valid {{ parent[2] }} row yet'
             end
             {%- endfor %}

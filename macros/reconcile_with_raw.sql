@@ -1,11 +1,42 @@
 {#- A row for each way a fact disagrees with the raw rows it was built from (none = pass):
     every raw version is a fact row or held in quarantine, and the latest version per id that
-    is not held has the same total. -#}
+    is not held has the same total. Within a `dbt build` that has a window (build_window.sql)
+    it compares only the ids loaded since the last complete build; `dbt test` compares all. -#}
 {% macro reconcile_with_raw(fact, source_table, id_column, amount) -%}
+    {%- set raw = source('totesys', source_table) %}
+    {%- set window = build_window() if flags.WHICH == 'build' else none %}
     with
 
+    {%- if window is not none %}
+        changed_ids as (
+            select distinct {{ id_column }}
+            from {{ raw }}
+            where _lake_load_id::numeric > {{ window.built_through }}
+        ),
+
+        raw_rows as (
+            select *
+            from {{ raw }}
+            where {{ id_column }} in (select changed_ids.{{ id_column }} from changed_ids)
+        ),
+
+        fact_rows as (
+            select *
+            from {{ ref(fact) }}
+            where {{ id_column }} in (select changed_ids.{{ id_column }} from changed_ids)
+        ),
+    {%- else %}
+        raw_rows as (
+            select * from {{ raw }}
+        ),
+
+        fact_rows as (
+            select * from {{ ref(fact) }}
+        ),
+    {%- endif %}
+
     deduped as (
-        {{ dedupe_versions(source('totesys', source_table), id_column) }}
+        {{ dedupe_versions('raw_rows', id_column) }}
     ),
 
     raw_versions as (
@@ -29,7 +60,7 @@
 
     fact_latest as (
         select distinct on ({{ id_column }}) *
-        from {{ ref(fact) }}
+        from fact_rows
         order by {{ id_column }} asc, last_updated_date desc, last_updated_time desc
     ),
 
@@ -37,7 +68,7 @@
         select
             'versions' as measure,
             (select count(*) from raw_versions)::numeric as raw_value,
-            (select count(*) from {{ ref(fact) }})::numeric as fact_value
+            (select count(*) from fact_rows)::numeric as fact_value
         union all
         select
             'ids' as measure,

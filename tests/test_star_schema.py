@@ -329,18 +329,36 @@ def test_full_refresh_rebuilds_the_same_fact_versions_and_the_export_follows(
 ) -> None:
     settings, _ = warehouse
     wh = settings.warehouse_url
-    # A version that reaches the fact after versions of later lake loads (as one released from
-    # quarantine does): incremental runs append it last, a full refresh numbers it by its lake
-    # load, first, so the record ids really change.
-    execute(
-        wh,
-        "create temp table late as select * from totesys_raw.payment "
-        "where payment_id = (select min(payment_id) from totesys_raw.payment) limit 1;"
-        "update late set last_updated = last_updated + interval '1 millisecond', "
-        "_lake_load_id = '0.5';"
-        "insert into totesys_raw.payment select * from late;",
+
+    # A version that reaches the fact after versions of later lake loads, as one released from
+    # quarantine does: incremental builds append it last, a full refresh numbers it by its lake
+    # load, first, so the record ids really change. Raw rows come in new lake loads, as the load
+    # stage brings them: the late payment version (held: currency 99 is unknown), a later
+    # version of another payment, then currency 99, which releases the late one.
+    def load_raw(table: str, where: str, change: str) -> None:
+        execute(
+            wh,
+            f"create temp table new_version as select * from totesys_raw.{table} where {where} "
+            "limit 1;"
+            f"update new_version set {change}, _lake_load_id = ("
+            "  select (max(_lake_load_id::numeric) + 1)::text from totesys_raw.payment);"
+            f"insert into totesys_raw.{table} select * from new_version;"
+            "drop table new_version;",
+        )
+
+    first, last = (
+        f"payment_id = (select {end}(payment_id) from totesys_raw.payment)"
+        for end in ("min", "max")
     )
+    load_raw("payment", first, "last_updated = last_updated + interval '1 ms', currency_id = 99")
     dbt_build(wh)
+    held = "select count(*) from totesys_quarantine.quarantined_rows where status = 'held'"
+    assert query(wh, held) == [(1,)]
+    load_raw("payment", last, "last_updated = last_updated + interval '1 second'")
+    dbt_build(wh)
+    load_raw("currency", "currency_code = 'EUR'", "currency_id = 99, currency_code = 'JPY'")
+    dbt_build(wh)
+    assert query(wh, held) == [(0,)]
     export(wh, settings.processed_url)
     incremental = facts_without_record_ids(wh)
     numbering_before = exported_versions(settings, "fact_payment", "payment_record_id")

@@ -8,6 +8,7 @@ The big tables are built column-wise with numpy and written with COPY.
 from __future__ import annotations
 
 import io
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -15,6 +16,7 @@ from importlib import resources
 import numpy as np
 import psycopg2
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from faker import Faker
 from psycopg2 import sql
@@ -58,6 +60,7 @@ MATERIALS = (
     "Silver", "Copper", "Ceramic", "Glass", "Velvet",
 )  # fmt: skip
 EMAIL_DOMAIN = "terrifictotes.com"
+COPY_ROWS = 100_000  # rows per COPY statement
 
 
 @dataclass(frozen=True)
@@ -77,8 +80,9 @@ class Sizes:
         return cls(n(30), n(20), n(20), n(470), n(11_200), n(4_650))
 
 
-def schema_sql() -> str:
-    return resources.files("ingestion.source").joinpath("schema.sql").read_text()
+def schema_sql(name: str = "schema.sql") -> str:
+    """The tables (schema.sql), or their keys (constraints.sql)."""
+    return resources.files("ingestion.source").joinpath(name).read_text()
 
 
 def init_source(url: str, scale: float, seed: int, reset: bool = False) -> dict[str, int]:
@@ -97,6 +101,7 @@ def init_source(url: str, scale: float, seed: int, reset: bool = False) -> dict[
                     progress.set_postfix_str(name)
                     copy_arrow(conn, name, table)
                     progress.update(table.num_rows)
+            cur.execute(schema_sql("constraints.sql"))
             for name in TABLES:
                 _sync_sequence(cur, name)
             cur.execute(
@@ -146,21 +151,29 @@ def _sync_sequence(cur: psycopg2.extensions.cursor, table: str) -> None:
 
 
 def copy_arrow(conn: Connection, table: str, data: pa.Table) -> None:
-    """Bulk-load an arrow table with COPY, in slices so memory stays flat at any scale."""
+    """Bulk-load an arrow table with COPY, in slices so memory stays flat at any scale. The next
+    slice is encoded as CSV (pyarrow, without the GIL) while the server takes this one."""
     columns = sql.SQL(", ").join(sql.Identifier(c) for c in data.column_names)
     statement = sql.SQL("copy {} ({}) from stdin with (format csv)").format(
         sql.Identifier(table), columns
     )
-    with conn.cursor() as cur:
-        for batch in data.to_batches(max_chunksize=200_000):
-            buffer = io.BytesIO()
-            pacsv.write_csv(
-                pa.Table.from_batches([batch]),
-                buffer,
-                pacsv.WriteOptions(include_header=False, quoting_style="needed"),
-            )
-            buffer.seek(0)
-            cur.copy_expert(statement.as_string(cur), buffer)
+    with conn.cursor() as cur, ThreadPoolExecutor(max_workers=1) as encoder:
+        pending: Future[io.BytesIO] | None = None
+        for batch in data.to_batches(max_chunksize=COPY_ROWS):
+            encoded = encoder.submit(_csv, batch)
+            if pending is not None:
+                cur.copy_expert(statement.as_string(cur), pending.result())
+            pending = encoded
+        if pending is not None:
+            cur.copy_expert(statement.as_string(cur), pending.result())
+
+
+def _csv(batch: pa.RecordBatch) -> io.BytesIO:
+    buffer = io.BytesIO()
+    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+    pacsv.write_csv(pa.Table.from_batches([batch]), buffer, options)
+    buffer.seek(0)
+    return buffer
 
 
 def build_tables(sizes: Sizes, seed: int) -> dict[str, pa.Table]:
@@ -252,17 +265,20 @@ def _departments(fake: Faker, at: datetime) -> pa.Table:
 
 def _designs(n: int, fake: Faker, rng: np.random.Generator) -> pa.Table:
     created = _spread(n, rng)
-    names = [MATERIALS[i] for i in rng.integers(0, len(MATERIALS), n)]
-    days = created.astype("datetime64[D]").astype(str)
+    names = np.array(MATERIALS)[rng.integers(0, len(MATERIALS), n)]
+    words = np.array(fake.get_words_list())
+    folders, files = words[rng.integers(0, len(words), (2, n))]
+    days = pc.strftime(_timestamps(created), "%Y%m%d")
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    suffixes = letters[rng.integers(0, len(letters), (n, 4))].view("<U4").ravel()
     return pa.table(
         {
             "design_id": range(1, n + 1),
             "design_name": names,
-            "file_location": [f"/{fake.word()}/{fake.word()}" for _ in range(n)],
-            "file_name": [
-                f"{name.lower()}-{day.replace('-', '')}-{fake.lexify('????')}.json"
-                for name, day in zip(names, days, strict=True)
-            ],
+            "file_location": pc.binary_join_element_wise("", folders, files, "/"),  # /a/b
+            "file_name": pc.binary_join_element_wise(
+                pc.binary_join_element_wise(pc.utf8_lower(names), days, suffixes, "-"), ".json", ""
+            ),
             "created_at": _timestamps(created),
             "last_updated": _timestamps(created),
         }
@@ -297,7 +313,7 @@ def _spread(n: int, rng: np.random.Generator) -> np.ndarray:
 
 def _iso_dates_after(stamps: np.ndarray, rng: np.random.Generator, low: int, high: int) -> pa.Array:
     days = stamps.astype("datetime64[D]") + rng.integers(low, high + 1, len(stamps))
-    return pa.array(days.astype(str))
+    return pa.array(days).cast(pa.string())  # YYYY-MM-DD
 
 
 def _orders(sizes: Sizes, rng: np.random.Generator) -> dict[str, pa.Table]:

@@ -10,6 +10,18 @@
 {%- set snapshots = source('totesys', 'source_keys') %}
 {%- set raw_tables = {} %}
 {%- for table in tables %}{% do raw_tables.update({table: source('totesys', table)}) %}{% endfor %}
+{#- Only a new key snapshot changes this table: a build with a window (build_window.sql) and no
+    snapshot loaded since keeps the rows it has, instead of scanning every raw table. -#}
+{%- set window = build_window() if load_relation(this) is not none else none %}
+{%- set unchanged = false %}
+{%- if window is not none and load_relation(snapshots) is not none %}
+    {%- set new_snapshots = run_query(
+        "select count(*) from " ~ snapshots
+        ~ " where _lake_load_id::numeric > " ~ window.built_through
+    ).columns[0].values()[0] %}
+    {%- set unchanged = new_snapshots == 0 %}
+{%- endif %}
+
 
 with
 
@@ -116,9 +128,13 @@ detected as (
     group by deleted.source_table, deleted.source_id
 )
 
-select
-    source_table::varchar as source_table,
-    source_id::integer as source_id,
-    -- a lake load id is the unix time the load started
-    (to_timestamp(snapshot_load) at time zone 'UTC')::timestamp as detected_at
-from detected
+{% if unchanged %}
+    select * from {{ this }}
+{% else %}
+    select
+        source_table::varchar as source_table,
+        source_id::integer as source_id,
+        -- a lake load id is the unix time the load started
+        (to_timestamp(snapshot_load) at time zone 'UTC')::timestamp as detected_at
+    from detected
+{% endif %}

@@ -10,6 +10,10 @@
     'fact_payment': ['created_date', 'last_updated_date', 'payment_date'],
 } %}
 
+{#- in a build with a window, the calendar it had plus the dates of the records just added -#}
+{%- set window = build_window() if load_relation(this) is not none else none %}
+{%- set record_ids = record_id_columns() %}
+
 with
 
 fact_dates as (
@@ -19,10 +23,20 @@ fact_dates as (
                 min({{ column }}) as first_date,
                 max({{ column }}) as last_date
             from {{ ref(fact) }}
+            {%- if window is not none and window.record_ids_before.get(fact) is not none %}
+                where {{ record_ids[fact][1] }} > {{ window.record_ids_before[fact] }}
+            {%- endif %}
             {% if not loop.last %}union all{% endif %}
         {%- endfor %}
         {% if not loop.last %}union all{% endif %}
     {%- endfor %}
+    {%- if window is not none %}
+        union all
+        select
+            min(date_id) as first_date,
+            max(date_id) as last_date
+        from {{ this }}
+    {%- endif %}
 ),
 
 bounds as (
