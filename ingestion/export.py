@@ -1,6 +1,7 @@
 """Export: the star schema -> processed zone, as parquet (zstd).
 
     <processed>/dim_<name>/dim_<name>.parquet                          the current snapshot
+    <processed>/dim_<name>/_export_state.json                          where that snapshot stands
     <processed>/fact_<name>/last_updated_date=YYYY-MM-DD/records.parquet   one file per day
     <processed>/fact_<name>/_export_state.json                          last record id exported
 
@@ -10,6 +11,11 @@ merges them into their day's file, which stays one file however many runs touch 
 Merging skips record ids the file already holds, so a retry after a crash never adds a second
 copy of a row. The state also names the fact table's generation (its OID): a full refresh
 renumbers record ids, and then the fact is exported again from the start.
+
+A dim that dbt rebuilt (a new table) is exported whole. One that dbt updated in place (the
+incremental dim_transaction) exports only the rows written since its last export, found by
+Postgres' own change marker (the row's xmin), and merges them into the snapshot by primary key:
+a run costs what changed, not what the dim holds.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ PARALLEL_WRITES = 8
 class StarTable:
     name: str
     oid: int  # changes when dbt replaces the table (a full refresh), not when it appends
+    key: str  # the primary key column
     record_id: str | None  # facts only: their increasing surrogate key
 
     @property
@@ -57,27 +64,32 @@ def star_tables(engine: sa.Engine) -> list[StarTable]:
     with engine.connect() as conn:
         rows = conn.execute(
             sa.text(
-                "select t.table_name, "
-                "  (quote_ident(t.table_schema) || '.' || quote_ident(t.table_name))"
-                "::regclass::oid::bigint, "
-                "  min(c.column_name) filter ("
-                "  where c.column_name like '%%\\_record\\_id') "
-                "from information_schema.tables t "
-                "join information_schema.columns c using (table_schema, table_name) "
-                "where t.table_schema = :schema and t.table_type = 'BASE TABLE' "
-                "  and (t.table_name like 'dim\\_%%' or t.table_name like 'fact\\_%%' "
-                "       or t.table_name = 'deleted_rows') "
-                "group by t.table_schema, t.table_name order by t.table_name"
+                "select c.relname, c.oid::bigint, "
+                "  (select a.attname from pg_index i join pg_attribute a "
+                "   on a.attrelid = i.indrelid and a.attnum = i.indkey[0] "
+                "   where i.indrelid = c.oid and i.indisprimary), "
+                "  (select min(a.attname) from pg_attribute a where a.attrelid = c.oid "
+                "   and a.attnum > 0 and not a.attisdropped "
+                "   and a.attname like '%%\\_record\\_id') "
+                "from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+                "where n.nspname = :schema and c.relkind in ('r', 'p') "
+                "  and (c.relname like 'dim\\_%%' or c.relname like 'fact\\_%%' "
+                "       or c.relname = 'deleted_rows') "
+                "order by c.relname"
             ),
             {"schema": MARTS_SCHEMA},
         ).all()
-    return [StarTable(name, oid, record_id) for name, oid, record_id in rows]
+    return [StarTable(name, oid, key, record_id) for name, oid, key, record_id in rows]
 
 
 @dataclass(frozen=True)
 class ExportState:
-    last_record_id: int
+    """A fact's: the last record exported. A dim's: rows written by transactions from
+    `changed_from_xid` on are not in the snapshot yet."""
+
     table_oid: int
+    last_record_id: int = 0
+    changed_from_xid: int = 0
 
 
 class ParquetZone:
@@ -109,6 +121,16 @@ class ParquetZone:
             return
         self._write_parquet(path, data)
 
+    def merge_into_snapshot(self, table: str, changed: pa.Table, key: str) -> None:
+        """Replace the snapshot's rows that `changed` has a newer state of, add the new ones."""
+        path = self.path(table, f"{table}.parquet")
+        held = pq.read_table(path, filesystem=arrow_filesystem(self.fs))
+        kept = held.filter(pc.invert(pc.is_in(held[key], changed[key])))
+        self._write_parquet(path, pa.concat_tables([kept, changed.cast(held.schema)]).sort_by(key))
+
+    def has_snapshot(self, table: str) -> bool:
+        return bool(self.fs.exists(self.path(table, f"{table}.parquet")))
+
     def merge_into_days(self, table: str, data: pa.Table, record_id: str) -> None:
         """Add fact records to their day's file (hive partition by PARTITION_COLUMN). Days are
         independent files, so they are written in parallel: on S3 each is a round trip."""
@@ -130,10 +152,20 @@ class ParquetZone:
         write_parquet_atomically(self.fs, path, data)
 
 
-def _read(engine: sa.Engine, table: StarTable, after: int = 0) -> Iterator[pa.Table]:
+def _read(
+    engine: sa.Engine, table: StarTable, after: int = 0, changed_from_xid: int | None = None
+) -> Iterator[pa.Table]:
+    """A fact's records after `after`, in order; a dim's rows, or only those written by
+    transactions from `changed_from_xid` on (age(xmin): how many transactions ago)."""
+
     def only_new(query: sa.Select, sa_table: sa.Table) -> sa.Select:
-        return query.where(sa_table.c[table.record_id] > after).order_by(
-            sa_table.c[table.record_id]
+        if table.is_fact:
+            column = sa_table.c[table.record_id]
+            return query.where(column > after).order_by(column)
+        return query.where(
+            sa.text("age(xmin) <= txid_current() - :changed_from").bindparams(
+                changed_from=changed_from_xid
+            )
         )
 
     yield from sql_table(
@@ -143,7 +175,7 @@ def _read(engine: sa.Engine, table: StarTable, after: int = 0) -> Iterator[pa.Ta
         backend="pyarrow",
         reflection_level="full_with_precision",
         chunk_size=100_000,
-        query_adapter_callback=only_new if table.is_fact else None,
+        query_adapter_callback=only_new if table.is_fact or changed_from_xid else None,
     )
 
 
@@ -154,13 +186,8 @@ def export(warehouse_url: str, processed_url: str) -> dict[str, int]:
     engine = sa.create_engine(sqlalchemy_url(warehouse_url))  # one pool for every table
     try:
         for table in star_tables(engine):
-            if table.is_fact:
-                written[table.name] = _export_fact(engine, zone, table)
-            else:
-                chunks = list(_read(engine, table))
-                data = pa.concat_tables(chunks) if chunks else None
-                zone.replace_snapshot(table.name, data)
-                written[table.name] = data.num_rows if data is not None else 0
+            export_table = _export_fact if table.is_fact else _export_dim
+            written[table.name] = export_table(engine, zone, table)
     finally:
         engine.dispose()
     return written
@@ -178,7 +205,26 @@ def _export_fact(engine: sa.Engine, zone: ParquetZone, table: StarTable) -> int:
         zone.merge_into_days(table.name, chunk, table.record_id)
         rows += chunk.num_rows
         last = chunk.column(table.record_id)[-1].as_py()
-    new_state = ExportState(last_record_id=last, table_oid=table.oid)
+    new_state = ExportState(table_oid=table.oid, last_record_id=last)
     if new_state != state:
         zone.record_exported(table.name, new_state)
     return rows
+
+
+def _export_dim(engine: sa.Engine, zone: ParquetZone, table: StarTable) -> int:
+    state = zone.export_state(table.name)
+    with engine.connect() as conn:  # every transaction before this one has ended
+        horizon = conn.execute(sa.text("select pg_snapshot_xmin(pg_current_snapshot())::text"))
+        changed_from = int(horizon.scalar_one())
+    if state is not None and state.table_oid == table.oid and zone.has_snapshot(table.name):
+        chunks = list(_read(engine, table, changed_from_xid=state.changed_from_xid))
+        if not chunks:
+            return 0  # nothing written since: the snapshot and its state stand
+        zone.merge_into_snapshot(table.name, pa.concat_tables(chunks), table.key)
+    else:  # new, or replaced by dbt: export it whole
+        chunks = list(_read(engine, table))
+        zone.replace_snapshot(table.name, pa.concat_tables(chunks) if chunks else None)
+    zone.record_exported(
+        table.name, ExportState(table_oid=table.oid, changed_from_xid=changed_from)
+    )
+    return sum(chunk.num_rows for chunk in chunks)

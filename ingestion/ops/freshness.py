@@ -38,9 +38,11 @@ def newest_versions(warehouse_url: str, tables: list[str]) -> dict[str, datetime
             cursor.execute("select to_regclass(%s) is not null", (f"{RAW_SCHEMA}.{table}",))
             if not cursor.fetchone()[0]:
                 continue
-            query = sql.SQL("select max(last_updated) from {}").format(
-                sql.Identifier(RAW_SCHEMA, table)
-            )
+            # the expression dbt indexes (macros/build_window.sql): an index lookup, not a scan
+            query = sql.SQL(
+                "select max((last_updated at time zone 'UTC')::timestamp(3)) at time zone 'UTC' "
+                "from {}"
+            ).format(sql.Identifier(RAW_SCHEMA, table))
             cursor.execute(query)
             newest[table] = cursor.fetchone()[0]
     return newest
@@ -52,7 +54,11 @@ def newest_fact_version(warehouse_url: str) -> datetime | None:
         for fact in FACTS:
             cursor.execute("select to_regclass(%s) is not null", (fact,))
             if cursor.fetchone()[0]:
-                query = sql.SQL("select max(last_updated_date + last_updated_time) from {}")
+                # the facts' (last_updated_date, last_updated_time) index answers this
+                query = sql.SQL(
+                    "select last_updated_date + last_updated_time from {} "
+                    "order by last_updated_date desc, last_updated_time desc limit 1"
+                )
                 cursor.execute(query.format(sql.Identifier(fact)))
-                newest.append(cursor.fetchone()[0])
+                newest.append(row[0] if (row := cursor.fetchone()) else None)
     return max(filter(None, newest), default=None)

@@ -5,6 +5,7 @@
         alias=var('purchase_order_fact_table'),
         indexes=[
             {'columns': ['purchase_order_id', 'last_updated_date', 'last_updated_time'], 'unique': True},
+            {'columns': ['last_updated_date', 'last_updated_time']},
         ],
     )
 }}

@@ -4,6 +4,7 @@
         on_schema_change='fail',
         indexes=[
             {'columns': ['sales_order_id', 'last_updated_date', 'last_updated_time'], 'unique': True},
+            {'columns': ['last_updated_date', 'last_updated_time']},
         ],
     )
 }}
