@@ -115,6 +115,17 @@ class Changes:
 BEYOND_SPEC = "deleted_rows"  # public's one table the spec does not list (see test_deletes)
 
 
+# A raw row as the load stage would bring it: in a lake load newer than any loaded so far.
+NEXT_LAKE_LOAD_ID = (
+    "(select (max(_lake_load_id::numeric) + 1)::text from ("
+    + " union all ".join(
+        f"select _lake_load_id from totesys_raw.{table}"
+        for table in ("payment", "design", "currency")
+    )
+    + ") as loaded)"
+)
+
+
 def mart_fingerprints(url: str) -> dict[str, str]:
     """A hash of each star table's full content, to prove a table did not change at all."""
     prints = {}
@@ -306,6 +317,39 @@ def test_replaying_the_same_raw_data_adds_nothing(warehouse: tuple[Settings, Cha
     assert mart_fingerprints(settings.warehouse_url) == before
 
 
+def test_only_a_complete_build_moves_the_build_window(
+    warehouse: tuple[Settings, Changes],
+) -> None:
+    settings, _ = warehouse
+    wh = settings.warehouse_url
+    window = "select built_through, pending from totesys_raw._dbt_build_window"
+    ((built_through, pending),) = query(wh, window)
+    assert built_through == pending  # the fixture's runs were complete builds
+    execute(
+        wh,
+        "create temp table newer as select * from totesys_raw.design limit 1;"
+        f"update newer set last_updated = now(), _lake_load_id = {NEXT_LAKE_LOAD_ID};"
+        "insert into totesys_raw.design select * from newer;",
+    )
+    dbt_build(wh, "--select", "dim_design")  # a part of the project: the mark stays
+    ((still, newest),) = query(wh, window)
+    assert (still, newest) == (built_through, built_through + 1)
+    dbt_build(wh)
+    assert query(wh, window) == [(newest, newest)]
+
+
+def test_a_build_leaves_unchanged_views_in_place_and_a_full_refresh_replaces_them(
+    warehouse: tuple[Settings, Changes],
+) -> None:
+    settings, _ = warehouse
+    oid = "select 'totesys_staging.stg_totesys__payment'::regclass::oid"
+    before = query(settings.warehouse_url, oid)
+    dbt_build(settings.warehouse_url)
+    assert query(settings.warehouse_url, oid) == before
+    dbt_build(settings.warehouse_url, "--full-refresh")
+    assert query(settings.warehouse_url, oid) != before
+
+
 def test_dbt_unit_tests_pass(warehouse: tuple[Settings, Changes]) -> None:
     settings, _ = warehouse
     result = run_dbt(settings.warehouse_url, "test", "--select", "test_type:unit")
@@ -340,8 +384,7 @@ def test_full_refresh_rebuilds_the_same_fact_versions_and_the_export_follows(
             wh,
             f"create temp table new_version as select * from totesys_raw.{table} where {where} "
             "limit 1;"
-            f"update new_version set {change}, _lake_load_id = ("
-            "  select (max(_lake_load_id::numeric) + 1)::text from totesys_raw.payment);"
+            f"update new_version set {change}, _lake_load_id = {NEXT_LAKE_LOAD_ID};"
             f"insert into totesys_raw.{table} select * from new_version;"
             "drop table new_version;",
         )
