@@ -12,7 +12,8 @@ Merging skips record ids the file already holds, so a retry after a crash never 
 copy of a row. The state also names the fact table's generation (its OID): a full refresh
 renumbers record ids, and then the fact is exported again from the start.
 
-A dim that dbt rebuilt (a new table) is exported whole. One that dbt updated in place (the
+A dim that dbt rebuilt (a new table) is exported whole, unless its content (an md5 computed in
+Postgres) is what the snapshot already holds. One that dbt updated in place (the
 incremental dim_transaction) exports only the rows written since its last export, found by
 Postgres' own change marker (the row's xmin), and merges them into the snapshot by primary key:
 a run costs what changed, not what the dim holds.

@@ -2,11 +2,11 @@
     history holds. "New" = the raw rows loaded after the last complete `dbt build`:
 
     - on-run-start, `begin_build` notes the newest lake load in raw (_lake_load_id, increasing:
-      the load stage loads the lake's loads in order) as `pending`, and
-      each fact's highest record id (the rows this build's tests look at come after it);
-    - on-run-end, `end_build` moves `pending` to `built_through` when every model was built and
-      nothing failed (a partial or failed build leaves it, so the next build reads again
-      everything since the last complete one);
+      the load stage loads the lake's loads in order) as `pending`;
+    - on-run-end, `end_build` moves `pending` to `built_through`, and notes each fact's highest
+      record id, when every model was built and nothing failed. A partial or failed build
+      leaves both, so the next build reads, and tests, everything since the last complete one
+      again;
     - a model asks `window_start(table)` for the oldest last_updated among the rows loaded since,
       and reads staging from there on (staging's DISTINCT ON passes a last_updated filter down
       to raw, where `index_raw_tables` has indexed the same expression).
@@ -75,7 +75,7 @@
         {%- if raw_tables %}
             {%- set window = build_window_relation() %}
             create table if not exists {{ window }} (
-                built_through numeric, pending numeric, record_ids_before jsonb
+                built_through numeric, pending numeric, record_ids_built jsonb
             );
             insert into {{ window }} (built_through)
             select null
@@ -86,13 +86,6 @@
                         (select max(_lake_load_id::numeric) from {{ raw }})
                         {{- ',' if not loop.last }}
                     {%- endfor %}
-                ),
-                record_ids_before = jsonb_build_object(
-                    {%- for name, (relation, column) in record_id_columns().items()
-                        if load_relation(relation) is not none %}
-                        '{{ name }}', (select max({{ column }}) from {{ relation }}),
-                    {%- endfor %}
-                    'since', now()
                 );
         {%- endif %}
     {%- endif %}
@@ -110,7 +103,14 @@
             do $$
             begin
                 if to_regclass('{{ build_window_relation().include(database=false) }}') is not null then
-                    update {{ build_window_relation() }} set built_through = pending;
+                    update {{ build_window_relation() }} set
+                        built_through = pending,
+                        record_ids_built = jsonb_build_object(
+                            {%- for name, (relation, column) in record_id_columns().items() %}
+                                '{{ name }}', (select max({{ column }}) from {{ relation }}),
+                            {%- endfor %}
+                            'at', now()
+                        );
                 end if;
             end $$;
         {%- endif %}
@@ -128,12 +128,12 @@
         {{ return(none) }}
     {%- endif %}
     {%- set rows = run_query(
-        "select built_through::text, record_ids_before::text from " ~ relation
+        "select built_through::text, record_ids_built::text from " ~ relation
     ).rows %}
     {%- if rows | length == 0 or rows[0][0] is none %}
         {{ return(none) }}
     {%- endif %}
-    {{ return({'built_through': rows[0][0], 'record_ids_before': fromjson(rows[0][1] or '{}')}) }}
+    {{ return({'built_through': rows[0][0], 'record_ids_built': fromjson(rows[0][1] or '{}')}) }}
 {%- endmacro %}
 
 {#- The oldest last_updated of a table's raw rows loaded since the last complete build, as a SQL

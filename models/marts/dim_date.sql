@@ -23,8 +23,8 @@ fact_dates as (
                 min({{ column }}) as first_date,
                 max({{ column }}) as last_date
             from {{ ref(fact) }}
-            {%- if window is not none and window.record_ids_before.get(fact) is not none %}
-                where {{ record_ids[fact][1] }} > {{ window.record_ids_before[fact] }}
+            {%- if window is not none and window.record_ids_built.get(fact) is not none %}
+                where {{ record_ids[fact][1] }} > {{ window.record_ids_built[fact] }}
             {%- endif %}
             {% if not loop.last %}union all{% endif %}
         {%- endfor %}
