@@ -279,10 +279,8 @@ def measure_scale(
     ]
     say(f"scale {scale:g}: full refresh median {_median_wall(full_refresh):.1f} s")
 
-    initial_wall, incremental_wall = (
-        _stat([s.wall for s in initial]),
-        _stat([s.wall for s in incremental]),
-    )
+    initial_wall = _stat([s.wall for s in initial])
+    incremental_wall = _stat([s.wall for s in incremental])
     return {
         "source_rows": rows,
         "generation": {
@@ -402,8 +400,7 @@ def targets(scales: dict[str, Any]) -> list[dict[str, Any]]:
         sign = "≤" if at_most else "≥"
         return {"figure": figure, "target": f"{sign} {limit:g}", "value": value, "met": met}
 
-    incremental = [small["incremental"]["wall_seconds"]["median"]]
-    incremental.append(large["incremental"]["wall_seconds"]["median"])
+    incremental = [scale["incremental"]["wall_seconds"]["median"] for scale in (small, large)]
     return [
         target(
             "incremental_scale_1_seconds",
@@ -452,6 +449,18 @@ def render_markdown(results: dict[str, Any]) -> str:
     def row(label: str, value: Callable[[dict[str, Any]], str]) -> str:
         return f"| {label} | " + " | ".join(value(scales[name]) for name in names) + " |"
 
+    def stage_rows(run: str) -> list[str]:
+        """A row per stage of a run's split (blank where a scale has no such stage)."""
+        return [
+            row(
+                f"· {stage}",
+                lambda s, stage=stage: (
+                    cell(s[run]["stages"][stage]) if stage in s[run]["stages"] else ""
+                ),
+            )
+            for stage in STAGES
+        ]
+
     lines = [
         f"Measured {results['measured_at']} on {machine['cpu']}, {machine['cores']} cores, "
         f"{machine['memory_gib']} GiB RAM; PostgreSQL {machine['postgres']} (embedded), "
@@ -471,31 +480,11 @@ def render_markdown(results: dict[str, Any]) -> str:
         ),
         row("copy limit", lambda s: cell(s["copy_limit_seconds"])),
         row("initial load", lambda s: cell(s["initial_load"]["wall_seconds"])),
-        *(
-            row(
-                f"· {stage}",
-                lambda s, stage=stage: (
-                    cell(s["initial_load"]["stages"][stage])
-                    if stage in s["initial_load"]["stages"]
-                    else ""
-                ),
-            )
-            for stage in STAGES
-        ),
+        *stage_rows("initial_load"),
         row("initial load ÷ copy limit", lambda s: f"{s['initial_load']['over_copy_limit']:.1f}"),
         row("peak RSS, initial load", lambda s: cell(s["initial_load"]["peak_rss_mib"], "MiB", 0)),
         row("incremental run", lambda s: cell(s["incremental"]["wall_seconds"])),
-        *(
-            row(
-                f"· {stage}",
-                lambda s, stage=stage: (
-                    cell(s["incremental"]["stages"][stage])
-                    if stage in s["incremental"]["stages"]
-                    else ""
-                ),
-            )
-            for stage in STAGES
-        ),
+        *stage_rows("incremental"),
         row(
             "freshness: commit → fact",
             lambda s: cell(s["freshness"]["commit_to_fact_seconds"]),

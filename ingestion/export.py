@@ -187,9 +187,14 @@ def export(warehouse_url: str, processed_url: str) -> dict[str, int]:
     written: dict[str, int] = {}
     engine = sa.create_engine(sqlalchemy_url(warehouse_url))  # one pool for every table
     try:
+        with engine.connect() as conn:  # every transaction before this one has ended
+            horizon = conn.execute(sa.text("select pg_snapshot_xmin(pg_current_snapshot())::text"))
+            changed_from = int(horizon.scalar_one())
         for table in star_tables(engine):
-            export_table = _export_fact if table.is_fact else _export_dim
-            written[table.name] = export_table(engine, zone, table)
+            if table.is_fact:
+                written[table.name] = _export_fact(engine, zone, table)
+            else:
+                written[table.name] = _export_dim(engine, zone, table, changed_from)
     finally:
         engine.dispose()
     return written
@@ -213,11 +218,10 @@ def _export_fact(engine: sa.Engine, zone: ParquetZone, table: StarTable) -> int:
     return rows
 
 
-def _export_dim(engine: sa.Engine, zone: ParquetZone, table: StarTable) -> int:
+def _export_dim(engine: sa.Engine, zone: ParquetZone, table: StarTable, changed_from: int) -> int:
+    """`changed_from`: the oldest transaction that may still have been running when the export
+    began; the rows it or later ones wrote are read again next time."""
     state = zone.export_state(table.name)
-    with engine.connect() as conn:  # every transaction before this one has ended
-        horizon = conn.execute(sa.text("select pg_snapshot_xmin(pg_current_snapshot())::text"))
-        changed_from = int(horizon.scalar_one())
     if state is not None and state.table_oid == table.oid and zone.has_snapshot(table.name):
         chunks = list(_read(engine, table, changed_from_xid=state.changed_from_xid))
         if not chunks:

@@ -8,7 +8,6 @@ The big tables are built column-wise with numpy and written with COPY.
 from __future__ import annotations
 
 import io
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -151,29 +150,18 @@ def _sync_sequence(cur: psycopg2.extensions.cursor, table: str) -> None:
 
 
 def copy_arrow(conn: Connection, table: str, data: pa.Table) -> None:
-    """Bulk-load an arrow table with COPY, in slices so memory stays flat at any scale. The next
-    slice is encoded as CSV (pyarrow, without the GIL) while the server takes this one."""
+    """Bulk-load an arrow table with COPY, in slices so memory stays flat at any scale."""
     columns = sql.SQL(", ").join(sql.Identifier(c) for c in data.column_names)
     statement = sql.SQL("copy {} ({}) from stdin with (format csv)").format(
         sql.Identifier(table), columns
     )
-    with conn.cursor() as cur, ThreadPoolExecutor(max_workers=1) as encoder:
-        pending: Future[io.BytesIO] | None = None
-        for batch in data.to_batches(max_chunksize=COPY_ROWS):
-            encoded = encoder.submit(_csv, batch)
-            if pending is not None:
-                cur.copy_expert(statement.as_string(cur), pending.result())
-            pending = encoded
-        if pending is not None:
-            cur.copy_expert(statement.as_string(cur), pending.result())
-
-
-def _csv(batch: pa.RecordBatch) -> io.BytesIO:
-    buffer = io.BytesIO()
     options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
-    pacsv.write_csv(pa.Table.from_batches([batch]), buffer, options)
-    buffer.seek(0)
-    return buffer
+    with conn.cursor() as cur:
+        for batch in data.to_batches(max_chunksize=COPY_ROWS):
+            buffer = io.BytesIO()
+            pacsv.write_csv(pa.Table.from_batches([batch]), buffer, options)
+            buffer.seek(0)
+            cur.copy_expert(statement.as_string(cur), buffer)
 
 
 def build_tables(sizes: Sizes, seed: int) -> dict[str, pa.Table]:
