@@ -14,6 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
+from dbt.cli.main import dbtRunnerResult
 
 from ingestion.config import Settings
 from ingestion.database import preflight
@@ -348,6 +349,52 @@ def test_a_build_leaves_unchanged_views_in_place_and_a_full_refresh_replaces_the
     assert query(settings.warehouse_url, oid) == before
     dbt_build(settings.warehouse_url, "--full-refresh")
     assert query(settings.warehouse_url, oid) != before
+
+
+def test_a_fact_key_missing_from_its_dimension_fails_the_relationships_test(
+    warehouse: tuple[Settings, Changes],
+) -> None:
+    settings, _ = warehouse
+    wh = settings.warehouse_url
+    orphan = "payment_record_id > 1000000000"
+    execute(
+        wh,
+        "create temp table orphan as select * from fact_payment limit 1;"
+        "update orphan set payment_record_id = 1000000001, payment_id = -1,"
+        " counterparty_id = -1, payment_date = '1900-01-01';"
+        "insert into fact_payment select * from orphan;",
+    )
+    try:
+        result = run_dbt(wh, "test", "--select", "fact_payment_references_dimensions")
+        assert failing_rows(result) == [2]  # counterparty_id and payment_date
+    finally:
+        execute(wh, f"delete from fact_payment where {orphan}")
+    assert run_dbt(wh, "test", "--select", "fact_payment_references_dimensions").success
+
+
+def test_a_staging_version_without_last_updated_fails_its_not_null_test(
+    warehouse: tuple[Settings, Changes],
+) -> None:
+    settings, _ = warehouse
+    wh = settings.warehouse_url
+    test = "test_name:not_null_columns,stg_totesys__design"
+    execute(
+        wh,
+        "create temp table undated as select * from totesys_raw.design limit 1;"
+        "update undated set last_updated = null, design_id = -1;"
+        "insert into totesys_raw.design select * from undated;",
+    )
+    try:
+        result = run_dbt(wh, "test", "--select", test)
+        assert failing_rows(result) == [1]
+    finally:
+        execute(wh, "delete from totesys_raw.design where design_id = -1")
+    assert run_dbt(wh, "test", "--select", test).success
+
+
+def failing_rows(result: dbtRunnerResult) -> list[int | None]:
+    """The failing rows of each test a `dbt test` ran (its hooks are results too)."""
+    return [r.failures for r in result.result if r.node.resource_type == "test"]
 
 
 def test_dbt_unit_tests_pass(warehouse: tuple[Settings, Changes]) -> None:
