@@ -21,6 +21,7 @@ a run costs what changed, not what the dim holds.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
@@ -136,11 +137,17 @@ class ParquetZone:
     def merge_into_days(self, table: str, data: pa.Table, record_id: str) -> None:
         """Add fact records to their day's file (hive partition by PARTITION_COLUMN). Days are
         independent files, so they are written in parallel: on S3 each is a round trip."""
-        days = data.column(PARTITION_COLUMN)
+        data = data.sort_by(PARTITION_COLUMN)  # then each day is one slice, not a filter
+        per_day = pc.value_counts(data.column(PARTITION_COLUMN))  # in order of appearance
+        counts = per_day.field("counts").to_pylist()
+        starts = list(itertools.accumulate(counts, initial=0))[:-1]
+        slices = dict(
+            zip(per_day.field("values").to_pylist(), zip(starts, counts, strict=True), strict=True)
+        )
 
         def merge(day: date) -> None:
             path = self.path(table, f"{PARTITION_COLUMN}={day.isoformat()}", PARTITION_FILE)
-            new = data.filter(pc.equal(days, pa.scalar(day, days.type))).drop([PARTITION_COLUMN])
+            new = data.slice(*slices[day]).drop([PARTITION_COLUMN])
             if self.fs.exists(path):
                 held = pq.read_table(path, filesystem=arrow_filesystem(self.fs))
                 new = new.filter(pc.invert(pc.is_in(new[record_id], held[record_id])))
@@ -148,7 +155,7 @@ class ParquetZone:
             self._write_parquet(path, new.sort_by(record_id))
 
         with ThreadPoolExecutor(max_workers=PARALLEL_WRITES) as pool:
-            list(pool.map(merge, pc.unique(days).to_pylist()))  # list(): raise any error here
+            list(pool.map(merge, slices))  # list(): raise any error here
 
     def _write_parquet(self, path: str, data: pa.Table) -> None:
         write_parquet_atomically(self.fs, path, data)
@@ -157,13 +164,17 @@ class ParquetZone:
 def _read(
     engine: sa.Engine, table: StarTable, after: int = 0, changed_from_xid: int | None = None
 ) -> Iterator[pa.Table]:
-    """A fact's records after `after`, in order; a dim's rows, or only those written by
-    transactions from `changed_from_xid` on (age(xmin): how many transactions ago)."""
+    """A fact's records after `after`, in record order (by day when after is 0); a dim's rows,
+    or only those written by transactions from `changed_from_xid` on (age(xmin): how many
+    transactions ago)."""
 
     def only_new(query: sa.Select, sa_table: sa.Table) -> sa.Select:
         if table.is_fact:
             column = sa_table.c[table.record_id]
-            return query.where(column > after).order_by(column)
+            # a first export goes day by day, so each day file is written about once instead
+            # of once per chunk (scale 100: ~750 days in each of ~20 chunks)
+            order = sa_table.c[PARTITION_COLUMN] if after == 0 else column
+            return query.where(column > after).order_by(order)
         return query.where(
             sa.text("age(xmin) <= txid_current() - :changed_from").bindparams(
                 changed_from=changed_from_xid
@@ -211,7 +222,7 @@ def _export_fact(engine: sa.Engine, zone: ParquetZone, table: StarTable) -> int:
     for chunk in _read(engine, table, after):
         zone.merge_into_days(table.name, chunk, table.record_id)
         rows += chunk.num_rows
-        last = chunk.column(table.record_id)[-1].as_py()
+        last = max(last, pc.max(chunk.column(table.record_id)).as_py())
     new_state = ExportState(table_oid=table.oid, last_record_id=last)
     if new_state != state:
         zone.record_exported(table.name, new_state)
