@@ -320,6 +320,23 @@ def quarantine_list(show_all: bool) -> None:
         )
 
 
+@cli.command("api")
+@click.option("--host", default="127.0.0.1", show_default=True, help="0.0.0.0 in a container.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+def api_command(host: str, port: int) -> None:
+    """Serve the payments API (/payments/last5, /payments/next5, /health; docs at /docs)."""
+    import uvicorn
+
+    from ingestion.apps.payments_api import create_app
+    from ingestion.local_postgres import ensure_embedded
+
+    settings = load_settings()
+    if settings.embedded_warehouse:  # the demo's; a real warehouse is never started here
+        ensure_embedded(settings)
+    click.echo(f"payments API: http://{host}:{port}/docs, on {describe(settings.warehouse_url)}")
+    uvicorn.run(create_app(settings.warehouse_url), host=host, port=port, log_level="warning")
+
+
 def _retrying(message: str) -> None:
     _log().retrying(message)
 

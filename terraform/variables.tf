@@ -120,3 +120,21 @@ variable "destroy_data_with_stack" {
   type        = bool
   default     = true
 }
+
+variable "payments_api" {
+  description = "Also run the payments API (`totes api`) as an always-on ECS service (about $9/month for 0.25 vCPU and 0.5 GB on Fargate)."
+  type        = bool
+  default     = false
+}
+
+variable "payments_api_port" {
+  description = "The port the payments API listens on."
+  type        = number
+  default     = 8000
+}
+
+variable "payments_api_allowed_cidrs" {
+  description = "CIDRs that may call the payments API (for example your office or a load balancer's subnets). Empty: nobody, until you add one."
+  type        = list(string)
+  default     = []
+}

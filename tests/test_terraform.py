@@ -282,6 +282,24 @@ def check_no_secret_value_reaches_state(stack: Stack) -> None:
         assert "password" not in name or "version" in name, f"variable {name} would hold a secret"
 
 
+def check_payments_api_is_optional_and_reads_only_the_warehouse(stack: Stack) -> None:
+    assert stack.variables["payments_api"]["default"] is False
+    assert stack.variables["payments_api_allowed_cidrs"]["default"] == []
+    gated = ref("var.payments_api ? 1 : 0")
+    task = stack.resource("aws_ecs_task_definition", "payments_api")
+    service = stack.resource("aws_ecs_service", "payments_api")
+    assert task["count"] == gated and service["count"] == gated
+    assert "task_role_arn" not in task, "the API calls no AWS API: it needs no task role"
+    (container,) = expression(task["container_definitions"])
+    assert container["command"][0] == "api"
+    assert [s["name"] for s in container["secrets"]] == ["TOTES_WAREHOUSE_URL"]
+    assert "/health" in " ".join(container["healthCheck"]["command"])
+    assert service["task_definition"] == ref("aws_ecs_task_definition.payments_api[0].arn")
+    ingress = stack.resource("aws_vpc_security_group_ingress_rule", "payments_api")
+    assert ingress["cidr_ipv4"] == ref("each.value")
+    assert "var.payments_api_allowed_cidrs" in ingress["for_each"]
+
+
 CHECKS: list[Callable[[Stack], None]] = [
     check_schedule_runs_the_task,
     check_task_reads_exactly_two_buckets_and_two_secrets,
@@ -290,6 +308,7 @@ CHECKS: list[Callable[[Stack], None]] = [
     check_alerts_are_mailed,
     check_buckets_are_private_encrypted_and_kept,
     check_no_secret_value_reaches_state,
+    check_payments_api_is_optional_and_reads_only_the_warehouse,
 ]
 
 
@@ -382,6 +401,17 @@ BREAKS = {
     ),
     "subscription is not email": ("alerts.tf", '  protocol  = "email"', '  protocol  = "sqs"'),
     "lake variable misspelt": ("task.tf", '"TOTES_LAKE_URL"', '"TOTES_LAKE"'),
+    "payments API gets the source secret": (
+        "payments_api.tf",
+        "    secrets = [\n",
+        '    secrets = [\n      { name = "TOTES_SOURCE_URL", '
+        "valueFrom = aws_secretsmanager_secret.source_url.arn },\n",
+    ),
+    "payments API on by default": (
+        "variables.tf",
+        'CPU and 0.5 GB on Fargate)."\n  type        = bool\n  default     = false',
+        'CPU and 0.5 GB on Fargate)."\n  type        = bool\n  default     = true',
+    ),
 }
 
 

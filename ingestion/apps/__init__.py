@@ -1,0 +1,1 @@
+"""What people run on the warehouse: the payments API."""
