@@ -142,6 +142,29 @@ def test_a_warehouse_not_built_yet_is_a_503_that_says_what_to_do(
     assert "run `totes run`" in response.json()["detail"]
 
 
+def test_a_query_that_fails_is_a_json_500_that_hides_the_database(
+    postgres: LocalPostgres,
+) -> None:
+    url = create_database(postgres, "api_broken")
+    execute(
+        url,
+        "create table dim_currency as select 1 as currency_id, 'GBP' as currency_code;"
+        "create table dim_counterparty as select 1 as counterparty_id,"
+        " 'Acme' as counterparty_legal_name;"
+        "create table dim_payment_type as select 1 as payment_type_id,"
+        " 'SALES_RECEIPT' as payment_type_name;"
+        "create table numbers as select 0 as zero;"
+        "create view fact_payment_current as select 1 / zero as payment_id,"
+        " current_date as payment_date, 1.00 as payment_amount, 1 as currency_id,"
+        " 1 as counterparty_id, 1 as payment_type_id, true as paid from numbers;",
+    )
+    with TestClient(create_app(url), raise_server_exceptions=False) as client:
+        response = client.get("/payments/last5")
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal error; see the API's log"}
+    assert "zero" not in response.text
+
+
 def test_paths_and_methods_it_does_not_serve_are_json_4xx(client: TestClient) -> None:
     assert client.get("/payments/last6").status_code == 404
     response = client.post("/payments/last5")

@@ -12,6 +12,7 @@ database: 503 when the warehouse is unreachable or not built yet.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, date
@@ -25,7 +26,8 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from ingestion.config import sqlalchemy_url
 
-UNAVAILABLE = {503: {"description": "The warehouse is unreachable or not built yet."}}
+LOG = logging.getLogger(__name__)
+
 PAYMENTS = """
 select
     payment.payment_id,
@@ -109,7 +111,10 @@ def create_app(warehouse_url: str) -> FastAPI:
         version="1.0.0",
         description="Recent and upcoming totesys payments, read from the star-schema warehouse.",
         lifespan=lifespan,
-        responses={503: {"model": Problem, **UNAVAILABLE[503]}},
+        responses={
+            503: {"model": Problem, "description": "The warehouse is unreachable or not built."},
+            500: {"model": Problem, "description": "A fault of the API: see its log."},
+        },
     )
 
     def rows(statement: str, **params: Any) -> list[dict[str, Any]]:
@@ -137,10 +142,16 @@ def create_app(warehouse_url: str) -> FastAPI:
         return _problem(503, "the warehouse is unreachable; try again shortly")
 
     @app.exception_handler(sa.exc.ProgrammingError)
-    async def not_built(_: Request, error: Exception) -> JSONResponse:
+    async def not_built(request: Request, error: Exception) -> JSONResponse:
         if "does not exist" in str(error):  # the payment tables are not built yet
             return _problem(503, "the warehouse has no payment tables yet: run `totes run`")
-        raise error
+        return await unexpected(request, error)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        # the traceback goes to the log; the body says nothing about the database
+        LOG.error("%s %s failed", request.method, request.url.path, exc_info=error)
+        return _problem(500, "internal error; see the API's log")
 
     return app
 
