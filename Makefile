@@ -39,6 +39,7 @@ demo: install ## run the whole pipeline from empty on the embedded stack: init, 
 	$(RUN) totes local status
 	@echo
 	@echo "Next: uv run dbt docs generate && uv run dbt docs serve    (lineage and docs)"
+	@echo "      uv run totes api    (payments API: http://127.0.0.1:8000/docs)"
 	@echo "      psql postgresql://postgres@127.0.0.1:54329/warehouse -c 'select * from dim_currency'"
 
 test: install ## lint, then every test (pytest drives the real pipeline)
