@@ -48,6 +48,7 @@ with
 held as (
     {% for table in tables %}
         {%- set staged = ref('stg_totesys__' ~ table) %}
+        {%- set id_column = table ~ '_id' %}
         select
             '{{ table }}'::varchar as source_table,
             bad.source_id,
@@ -63,7 +64,7 @@ held as (
         -- a valid newer version of the row, if any
         {% if windowed %}
             left join lateral (
-                {{ newer_valid_version(staged, table ~ '_id', 'bad.source_id', 'bad.last_updated') }}
+                {{ newer_valid_version(staged, id_column, 'bad.source_id', 'bad.last_updated') }}
             ) as newer on true
         {% else %}
             left join {{ table }}_latest as newer
@@ -79,7 +80,14 @@ held as (
 select * from held
 {%- if windowed %}
     union all
-    select earlier.*
+    select
+        earlier.source_table,
+        earlier.source_id,
+        earlier.last_updated,
+        earlier.reason,
+        earlier.status,
+        earlier.lake_load_id,
+        earlier.row_values
     from {{ previous }} as earlier
     where
         earlier.status = 'superseded'
