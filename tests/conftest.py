@@ -125,7 +125,7 @@ def s3() -> Iterator[S3]:
         stderr=subprocess.DEVNULL,
     )
     endpoint = f"http://127.0.0.1:{port}"
-    _wait_for_port(port, server)
+    wait_for_port(port, server, "moto's server")
     settings = {
         "AWS_ENDPOINT_URL_S3": endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -144,16 +144,19 @@ def s3() -> Iterator[S3]:
     server.wait(timeout=30)
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
+def wait_for_port(
+    port: int, process: subprocess.Popen[bytes], what: str, seconds: float = 30
+) -> None:
+    """Return once `process` (a server, named `what` in errors) listens on 127.0.0.1:`port`."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"moto's server exited with {process.returncode}")
+            raise RuntimeError(f"{what} exited with {process.returncode}")
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.1)
-    raise RuntimeError(f"moto's server did not listen on {port} within {seconds} s")
+    raise RuntimeError(f"{what} did not listen on {port} within {seconds} s")
 
 
 def zone_dataset(url: str, *parts: str, **options: Any) -> ds.Dataset:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -32,6 +31,7 @@ from tests.conftest import (
     new_stack,
     query,
     settings_environment,
+    wait_for_port,
 )
 
 # the source's own answer: current payments with their names, as the spec defines them
@@ -87,29 +87,24 @@ def as_json(row: tuple[object, ...]) -> dict[str, object]:
     }
 
 
-def test_last5_lists_the_five_most_recent_paid_payments(
-    warehouse: Settings, client: TestClient
+@pytest.mark.parametrize(
+    ("path", "source_answer"),
+    [
+        # the five most recent paid payments
+        ("/payments/last5", "where p.paid order by p.payment_date::date desc, p.payment_id desc"),
+        # the next five unpaid payments due from today
+        (
+            "/payments/next5",
+            "where not p.paid and p.payment_date::date >= current_date "
+            "order by p.payment_date::date, p.payment_id",
+        ),
+    ],
+)
+def test_each_list_is_the_sources_own_answer(
+    warehouse: Settings, client: TestClient, path: str, source_answer: str
 ) -> None:
-    expected = query(
-        warehouse.source_url,
-        SOURCE_PAYMENTS + "where p.paid order by p.payment_date::date desc, p.payment_id desc "
-        "limit 5",
-    )
-    response = client.get("/payments/last5")
-    assert response.status_code == 200
-    assert response.json() == {"payments": [as_json(row) for row in expected]}
-    assert len(expected) == 5
-
-
-def test_next5_lists_the_next_unpaid_payments_due_from_today(
-    warehouse: Settings, client: TestClient
-) -> None:
-    expected = query(
-        warehouse.source_url,
-        SOURCE_PAYMENTS + "where not p.paid and p.payment_date::date >= current_date "
-        "order by p.payment_date::date, p.payment_id limit 5",
-    )
-    response = client.get("/payments/next5")
+    expected = query(warehouse.source_url, f"{SOURCE_PAYMENTS} {source_answer} limit 5")
+    response = client.get(path)
     assert response.status_code == 200
     assert response.json() == {"payments": [as_json(row) for row in expected]}
     assert len(expected) == 5
@@ -210,26 +205,11 @@ def test_totes_api_serves_the_configured_warehouse_over_http(
         [str(Path(sys.executable).parent / "totes"), "api", "--port", str(port)],
         env=settings_environment(warehouse),
         cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    )  # its output goes to pytest's capture, shown if the test fails
     try:
-        body = _get_when_up(f"http://127.0.0.1:{port}/payments/last5", server)
-        assert len(json.loads(body)["payments"]) == 5
+        wait_for_port(port, server, "totes api", seconds=60)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/payments/last5", timeout=10) as r:
+            assert len(json.loads(r.read())["payments"]) == 5
     finally:
         server.terminate()
         server.wait(timeout=30)
-
-
-def _get_when_up(url: str, server: subprocess.Popen[bytes], seconds: float = 60) -> bytes:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            output = server.stdout.read() if server.stdout else b""
-            raise AssertionError(f"totes api exited: {output.decode(errors='replace')}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return bytes(response.read())
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"totes api did not answer {url} within {seconds} s")
