@@ -42,7 +42,7 @@ SOURCE_DB, WAREHOUSE_DB, SCRATCH_DB = "bench_totesys", "bench_warehouse", "bench
 # transaction and a payment), 230 payments flipped to paid, 20 reference rows edited
 CHURN = ("--orders", "250", "--payments-paid", "230", "--updates", "20")
 SCHEDULE_SECONDS = 300  # the production schedule (terraform: schedule_expression)
-STAGES = ("extract", "load", "dbt", "quarantine", "export")
+STAGES = ("extract", "fx", "load", "dbt", "quarantine", "export")
 TARGETS = {
     "incremental_scale_1_seconds": 15.0,
     "incremental_largest_over_smallest": 1.5,

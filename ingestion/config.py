@@ -36,6 +36,7 @@ class Settings:
     compact_at_files: int  # files a lake day folder may hold before it is merged into one
     alert_topic_arn: str | None  # SNS topic for failure and freshness alerts
     log_group: str | None  # the CloudWatch log group, named in alerts
+    fx_url: str | None  # a Frankfurter-style FX API; None: the offline stub (ingestion.fx.stub)
     # True when the URL was not given, so the embedded Postgres must serve it.
     embedded_source: bool
     embedded_warehouse: bool
@@ -74,6 +75,7 @@ def load_settings(
         compact_at_files=_whole_number(values, "TOTES_COMPACT_AT_FILES", "100", "files", 2),
         alert_topic_arn=values.get("TOTES_ALERT_TOPIC_ARN") or None,
         log_group=values.get("TOTES_LOG_GROUP") or None,
+        fx_url=_http_url(values.get("TOTES_FX_URL") or None, "TOTES_FX_URL"),
         embedded_source=not source,
         embedded_warehouse=not warehouse,
     )
@@ -86,6 +88,13 @@ def _port(text: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise ConfigError(f"TOTES_LOCAL_PORT must be a TCP port number, got {text!r}")
     return int(text)
+
+
+def _http_url(url: str | None, name: str) -> str | None:
+    if url is not None and not url.startswith(("http://", "https://")):
+        scheme = url.partition(":")[0] if ":" in url else url[:10]  # never the rest: a password
+        raise ConfigError(f"{name} must be an http:// or https:// URL, got {scheme!r}...")
+    return url
 
 
 def _seconds(text: str) -> float:

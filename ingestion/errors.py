@@ -47,3 +47,7 @@ class RunInProgress(TotesError):
     """Another run holds the warehouse: this one did nothing, which is not a failure."""
 
     exit_code = 0
+
+
+class FxSourceError(TotesError):
+    """The FX API answered with something that is not a time series of rates."""

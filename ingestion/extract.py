@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from dlt.sources.sql_database import sql_database
 
 from ingestion.config import sqlalchemy_url
+from ingestion.dlt_tuning import LOAD_POLL_SECONDS  # noqa: F401 (applies it)
 from ingestion.lake import (
     DATASET,
     LAKE_LOAD_COLUMN,
@@ -37,16 +38,19 @@ PIPELINE = "totes_extract"
 LOOKBACK = timedelta(minutes=10)
 
 
-def extract_pipeline(lake_url: str, pipelines_dir: Path) -> dlt.Pipeline:
+def extract_pipeline(
+    lake_url: str, pipelines_dir: Path, name: str = PIPELINE, dataset: str = DATASET
+) -> dlt.Pipeline:
+    """A dlt pipeline writing to the lake's `dataset` folder in its layout (see ingestion.lake)."""
     destination = dlt.destinations.filesystem(
         bucket_url=bucket_url(lake_url),
         layout=LAYOUT,
         extra_placeholders={"load_date": load_date_placeholder},
     )
     return dlt.pipeline(
-        pipeline_name=PIPELINE,
+        pipeline_name=name,
         destination=destination,
-        dataset_name=DATASET,
+        dataset_name=dataset,
         pipelines_dir=str(pipelines_dir),
         progress=progress_bars(),
     )

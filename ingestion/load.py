@@ -1,14 +1,17 @@
-"""Load: completed lake loads not yet in the warehouse -> schema `totesys_raw`, with COPY.
+"""Load: completed lake loads not yet in the warehouse -> its raw schemas, with COPY: the
+`totesys` dataset to `totesys_raw`, the `fx` dataset to `fx_raw`.
 
-The newest lake load id already loaded is kept in this dlt pipeline's state, which dlt commits
-to the warehouse in the same load as the rows. A crash before that commit means the next run
-reads the same lake loads again; staging deduplicates versions, so nothing doubles downstream.
+For each dataset, the newest lake load id already loaded is kept in its dlt pipeline's state,
+which dlt commits to the warehouse in the same load as the rows. A crash before that commit
+means the next run reads the same lake loads again; staging deduplicates, so nothing doubles
+downstream.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
@@ -16,21 +19,40 @@ import dlt
 import pyarrow as pa
 from sqlalchemy.engine import make_url
 
-from ingestion.lake import LAKE_TABLES, Lake
+from ingestion import fx
+from ingestion.dlt_tuning import LOAD_POLL_SECONDS  # noqa: F401 (applies it)
+from ingestion.lake import DATASET, LAKE_TABLES, Lake
 from ingestion.progress import progress_bars
 
-PIPELINE = "totes_load"
-RAW_SCHEMA = "totesys_raw"
+
+@dataclass(frozen=True)
+class RawDataset:
+    """A lake dataset and the raw schema it is loaded into, by its own dlt pipeline."""
+
+    lake_dataset: str
+    tables: tuple[str, ...]
+    raw_schema: str
+    pipeline: str
+
+
+TOTESYS = RawDataset(DATASET, LAKE_TABLES, "totesys_raw", "totes_load")
+FX = RawDataset(fx.DATASET, (fx.TABLE,), "fx_raw", "totes_fx_load")
+RAW_DATASETS = (TOTESYS, FX)
+RAW_SCHEMA = TOTESYS.raw_schema
+
 # dlt gzips the csv files it hands to COPY, which took over half of the load (scale 10: 10.0 s
-# against 5.8 s without); they live for one attempt in a temporary folder. This pipeline only.
-os.environ.setdefault(f"{PIPELINE.upper()}__NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION", "true")
+# against 5.8 s without); they live for one attempt in a temporary folder. These pipelines only.
+for _dataset in RAW_DATASETS:
+    os.environ.setdefault(
+        f"{_dataset.pipeline.upper()}__NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION", "true"
+    )
 
 
-def load_pipeline(warehouse_url: str, pipelines_dir: Path) -> dlt.Pipeline:
+def load_pipeline(warehouse_url: str, pipelines_dir: Path, dataset: RawDataset) -> dlt.Pipeline:
     return dlt.pipeline(
-        pipeline_name=PIPELINE,
+        pipeline_name=dataset.pipeline,
         destination=dlt.destinations.postgres(credentials=_with_password(warehouse_url)),
-        dataset_name=RAW_SCHEMA,
+        dataset_name=dataset.raw_schema,
         pipelines_dir=str(pipelines_dir),
         progress=progress_bars(),
     )
@@ -45,14 +67,14 @@ def _with_password(url: str) -> str:
 
 
 @dlt.resource(name="lake_loads", write_disposition="append")
-def lake_rows(lake: Lake) -> Iterator[pa.Table]:
+def lake_rows(lake: Lake, tables: tuple[str, ...]) -> Iterator[pa.Table]:
     """Every row of the lake loads newer than the last one loaded, routed to its own table.
 
     One resource, so one piece of state: it runs during extract, and dlt commits it with the rows.
     """
     state = dlt.current.resource_state()
     pending = lake.completed_loads(after=state.get("last_lake_load_id"))
-    for table in LAKE_TABLES:
+    for table in tables:
         for rows in lake.read(table, pending):
             # every raw column nullable: a NULL the source should not have sent must reach
             # staging, which holds that version in quarantine, not fail the COPY
@@ -66,12 +88,21 @@ def _nullable(schema: pa.Schema) -> pa.Schema:
 
 
 def load(lake_url: str, warehouse_url: str) -> dict[str, int]:
-    """Run one load. Returns rows loaded per table (tables with nothing new are absent)."""
+    """Load every raw dataset. Returns rows loaded per table (those with nothing new absent)."""
+    return {
+        table: rows
+        for dataset in RAW_DATASETS
+        for table, rows in load_dataset(lake_url, warehouse_url, dataset).items()
+    }
+
+
+def load_dataset(lake_url: str, warehouse_url: str, dataset: RawDataset) -> dict[str, int]:
     # dlt's working folder lives for one attempt: the watermark always comes from the warehouse
     with TemporaryDirectory(prefix="totes-dlt-") as work:
-        pipeline = load_pipeline(warehouse_url, Path(work))
+        pipeline = load_pipeline(warehouse_url, Path(work), dataset)
         # csv makes dlt load Postgres with COPY instead of INSERT statements.
-        pipeline.run(lake_rows(Lake(lake_url)), loader_file_format="csv")
+        lake = Lake(lake_url, dataset.lake_dataset)
+        pipeline.run(lake_rows(lake, dataset.tables), loader_file_format="csv")
         normalized = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
     counts = normalized.row_counts if normalized else {}
-    return {table: counts[table] for table in LAKE_TABLES if counts.get(table)}
+    return {table: counts[table] for table in dataset.tables if counts.get(table)}

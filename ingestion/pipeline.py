@@ -1,9 +1,10 @@
-"""One pipeline run: extract (with the lake's manifests and compaction) -> load -> dbt build ->
-quarantine -> export, each stage timed and counted; and the rebuild of the warehouse from the
-lake alone.
+"""One pipeline run: extract (with the lake's manifests and compaction) -> fx -> load -> dbt
+build -> quarantine -> export, each stage timed and counted; and the rebuild of the warehouse
+from the lake alone.
 
 The extract checks the source against the data contract first. A table that breaks it is left
 out (its cursor stays put) while the others run to the end; then the run fails naming it.
+The FX rates are an extra: when their API fails, the run warns and goes on without new rates.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from ingestion.database import drop_schema, run_lock
 from ingestion.errors import ContractViolation
 from ingestion.export import export
 from ingestion.extract import extract
+from ingestion.fx.extract import extract_fx, fx_api
 from ingestion.lake import Lake
-from ingestion.load import RAW_SCHEMA, load
+from ingestion.load import RAW_DATASETS, load
 from ingestion.quarantine import mirror_to_lake
 from ingestion.retry import with_retries
 from ingestion.run_events import RunEvents, RunReport, StageResult
@@ -55,9 +57,21 @@ def run(settings: Settings, events: RunEvents | None = None) -> RunReport:
             held_back = f"; held back: {', '.join(check.broken)}" if check.broken else ""
             return rows, settings.lake_url + merged + held_back
 
+        def fx_stage() -> tuple[dict[str, int], str]:
+            try:
+                with fx_api(settings.fx_url) as url:
+                    return extract_fx(url, settings.lake_url), url
+            except Exception as error:  # the business tables must not wait for FX rates
+                events.warning(
+                    f"FX rates not fetched: {error}. dim_fx_rate carries its last rates "
+                    "forward, and the next run asks again."
+                )
+                return {}, "not fetched (see the warning)"
+
         report = _run_stages(
             [
                 ("extract", extract_stage),
+                ("fx", fx_stage),
                 *_warehouse_stages(settings, events),
             ],
             settings,
@@ -81,8 +95,10 @@ def rebuild(settings: Settings, events: RunEvents | None = None) -> RunReport:
     with run_lock(settings.warehouse_url):
 
         def reset_stage() -> tuple[dict[str, int], str]:
-            drop_schema(settings.warehouse_url, RAW_SCHEMA)  # with it, the load's watermark
-            return {}, f"dropped {RAW_SCHEMA}; every lake load is loaded again"
+            schemas = [dataset.raw_schema for dataset in RAW_DATASETS]
+            for schema in schemas:  # with each, its load's watermark
+                drop_schema(settings.warehouse_url, schema)
+            return {}, f"dropped {', '.join(schemas)}; every lake load is loaded again"
 
         return _run_stages(
             [
@@ -98,7 +114,8 @@ def _warehouse_stages(settings: Settings, events: RunEvents, *dbt_args: str) -> 
     """load -> dbt -> quarantine -> export: everything after the lake."""
 
     def load_stage() -> tuple[dict[str, int], str]:
-        return load(settings.lake_url, settings.warehouse_url), RAW_SCHEMA
+        schemas = ", ".join(dataset.raw_schema for dataset in RAW_DATASETS)
+        return load(settings.lake_url, settings.warehouse_url), schemas
 
     def dbt_stage() -> tuple[dict[str, int], str]:
         summary = dbt_build(settings.warehouse_url, *dbt_args, on_nodes=events.dbt_nodes)

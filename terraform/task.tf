@@ -48,6 +48,7 @@ resource "aws_ecs_task_definition" "pipeline" {
       { name = "TOTES_ALERT_TOPIC_ARN", value = aws_sns_topic.alerts.arn },
       { name = "TOTES_LOG_GROUP", value = local.log_group },
       { name = "TOTES_LOG_FORMAT", value = "json" },
+      { name = "TOTES_FX_URL", value = var.fx_url },
       { name = "AWS_REGION", value = var.region },
       { name = "HOME", value = "/tmp" },
     ]

@@ -121,6 +121,12 @@ variable "destroy_data_with_stack" {
   default     = true
 }
 
+variable "fx_url" {
+  description = "The Frankfurter-style API the daily FX rates come from, over HTTPS (the task's egress allows 443)."
+  type        = string
+  default     = "https://api.frankfurter.dev/v1"
+}
+
 variable "payments_api" {
   description = "Also run the payments API (`totes api`) as an always-on ECS service (about $9/month for 0.25 vCPU and 0.5 GB on Fargate)."
   type        = bool

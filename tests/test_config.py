@@ -21,6 +21,7 @@ def test_unset_urls_fall_back_to_the_embedded_postgres(tmp_path: Path) -> None:
     assert settings.embedded_source and settings.embedded_warehouse
     assert settings.key_check_every == 12
     assert settings.compact_at_files == 100
+    assert settings.fx_url is None  # the offline FX stub
 
 
 def test_a_set_url_is_used_and_only_the_other_falls_back(tmp_path: Path) -> None:
@@ -48,6 +49,8 @@ def test_dotenv_is_read_and_the_environment_wins_over_it(tmp_path: Path) -> None
         ("TOTES_KEY_CHECK_EVERY", "0", "TOTES_KEY_CHECK_EVERY must be a whole number of runs"),
         ("TOTES_KEY_CHECK_EVERY", "hourly", "TOTES_KEY_CHECK_EVERY must be a whole number"),
         ("TOTES_COMPACT_AT_FILES", "1", "TOTES_COMPACT_AT_FILES must be a whole number of files"),
+        ("TOTES_FX_URL", "ftp://u:Secret7@rates.example", "TOTES_FX_URL must be an http"),
+        ("TOTES_FX_URL", "rates.example/u:Secret7", "TOTES_FX_URL must be an http"),
     ],
 )
 def test_bad_settings_fail_naming_the_variable_without_the_password(

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,8 +21,10 @@ from dbt.cli.main import dbtRunnerResult
 from ingestion.config import Settings
 from ingestion.database import preflight
 from ingestion.export import export
+from ingestion.fx.stub import euro_rate, is_publishing_day, serving
 from ingestion.local_postgres import LocalPostgres
 from ingestion.pipeline import run
+from ingestion.run_events import RunEvents
 from ingestion.source.churn import now_utc
 from ingestion.source.generate import init_source
 from ingestion.transform import dbt_build, run_dbt
@@ -113,7 +117,8 @@ class Changes:
     staff_id: int
 
 
-BEYOND_SPEC = "deleted_rows"  # public's one table the spec does not list (see test_deletes)
+# public's tables the spec does not list (see test_deletes and test_fx)
+BEYOND_SPEC = "('deleted_rows', 'dim_fx_rate')"
 
 
 # A raw row as the load stage would bring it: in a lake load newer than any loaded so far.
@@ -130,8 +135,8 @@ NEXT_LAKE_LOAD_ID = (
 def mart_fingerprints(url: str) -> dict[str, str]:
     """A hash of each star table's full content, to prove a table did not change at all."""
     prints = {}
-    for table in SPEC:
-        rows = query(url, f"select * from {table} order by 1")
+    for table in [*SPEC, "dim_fx_rate"]:
+        rows = query(url, f"select * from {table} order by 1, 2")
         prints[table] = hashlib.sha256(repr(rows).encode()).hexdigest()
     return prints
 
@@ -212,7 +217,7 @@ def test_star_tables_names_columns_and_types_match_the_spec(
         "from information_schema.columns c join information_schema.tables t "
         "  using (table_schema, table_name) "
         "where c.table_schema = 'public' and t.table_type = 'BASE TABLE' "
-        f"and c.table_name <> '{BEYOND_SPEC}' "
+        f"and c.table_name not in {BEYOND_SPEC} "
         "order by c.table_name, c.ordinal_position",
     )
     actual = columns_by_table(rows)
@@ -226,7 +231,7 @@ def test_every_star_table_has_its_primary_key(warehouse: tuple[Settings, Changes
         "select tc.table_name, kcu.column_name from information_schema.table_constraints tc "
         "join information_schema.key_column_usage kcu using (constraint_schema, constraint_name) "
         "where tc.table_schema = 'public' and tc.constraint_type = 'PRIMARY KEY' "
-        f"and tc.table_name <> '{BEYOND_SPEC}'",
+        f"and tc.table_name not in {BEYOND_SPEC}",
     )
     assert dict(rows) == {table: columns[0][0] for table, columns in SPEC.items()}
 
@@ -413,6 +418,98 @@ def test_example_analyses_answer_from_the_warehouse(warehouse: tuple[Settings, C
     assert len(compiled) == 5
     for analysis in compiled:
         assert query(settings.warehouse_url, analysis.read_text()), analysis.name
+
+
+def stub_rate(currency: str, day: date) -> tuple[date, Decimal]:
+    """The stub's rate in effect on `day` (units per pound), and the day it was published:
+    the last publishing day up to `day`, and never after today."""
+    if currency == "GBP":
+        return day, Decimal(1)
+    day = min(day, date.today())
+    while not is_publishing_day(day):
+        day -= timedelta(1)
+    return day, Decimal(str(round(euro_rate(currency, day) / euro_rate("GBP", day), 5)))
+
+
+def test_dim_fx_rate_carries_the_last_published_rate_over_weekends_and_holidays(
+    warehouse: tuple[Settings, Changes],
+) -> None:
+    """The warehouse's rates came from the stub (TOTES_FX_URL is not set), so they can be
+    checked day by day against it: each day shows the last rate published on or before it."""
+    settings, _ = warehouse
+    rows = query(
+        settings.warehouse_url,
+        "select date_id, currency_code, units_per_gbp, gbp_per_unit, published_on from dim_fx_rate",
+    )
+    currencies = query(settings.warehouse_url, "select currency_code from dim_currency")
+    assert {row[1] for row in rows} == {code for (code,) in currencies}
+    for day, currency, units, pounds, published_on in rows:
+        assert (published_on, units) == stub_rate(currency, day), (day, currency)
+        assert abs(pounds * units - 1) < Decimal("1e-8")
+    # spelled out: a weekend after a published Friday shows Friday's rate
+    weekend_days = [
+        (day, published_on)
+        for day, currency, _, _, published_on in rows
+        if currency != "GBP" and day.isoweekday() in (6, 7) and day <= date.today()
+        if is_publishing_day(day - timedelta(day.isoweekday() - 5))
+    ]
+    assert len(weekend_days) > 100
+    assert all(
+        published_on == day - timedelta(day.isoweekday() - 5) for day, published_on in weekend_days
+    )
+
+
+def test_revenue_in_gbp_converts_each_order_at_its_days_rate(
+    warehouse: tuple[Settings, Changes],
+) -> None:
+    settings, _ = warehouse
+    name = "monthly_revenue_by_currency_and_country"
+    assert run_dbt(settings.warehouse_url, "compile", "--select", name).success
+    analysis = Path(os.environ["DBT_TARGET_PATH"]) / f"compiled/totes/analyses/{name}.sql"
+    by_currency = query(
+        settings.warehouse_url,
+        "select currency_code, sum(revenue), sum(revenue_gbp), count(*) "
+        f"from ({analysis.read_text()}) as monthly group by currency_code",
+    )
+    orders = query(
+        settings.warehouse_url,
+        "select c.currency_code, s.units_sold * s.unit_price, s.created_date "
+        "from fact_sales_order_current as s join dim_currency as c using (currency_id)",
+    )
+    assert {currency for currency, *_ in by_currency} == {"GBP", "EUR", "USD"}
+    for currency, revenue, revenue_gbp, months in by_currency:
+        expected = sum(
+            amount / stub_rate(code, day)[1] for code, amount, day in orders if code == currency
+        )
+        # each month's figure is rounded to pence
+        assert abs(revenue_gbp - expected) <= Decimal("0.005") * months, currency
+        if currency == "GBP":
+            assert revenue_gbp == revenue
+
+
+class Warnings(RunEvents):
+    def __init__(self) -> None:
+        self.said: list[str] = []
+
+    def warning(self, message: str) -> None:
+        self.said.append(message)
+
+
+def test_a_failing_fx_api_warns_and_the_run_goes_on(
+    warehouse: tuple[Settings, Changes],
+) -> None:
+    settings, _ = warehouse
+    rates_before = mart_fingerprints(settings.warehouse_url)["dim_fx_rate"]
+    with serving() as gone:
+        dead_url = gone.url  # closed once the block ends: connections are refused
+    events = Warnings()
+    report = run(replace(settings, fx_url=dead_url), events)
+    assert report.stage("fx").rows == {}
+    assert [stage.name for stage in report.stages][-3:] == ["dbt", "quarantine", "export"]
+    (warning,) = events.said
+    assert warning.startswith(f"FX rates not fetched: fetching FX rates from {dead_url}")
+    assert "Connection refused" in warning and "carries its last rates forward" in warning
+    assert mart_fingerprints(settings.warehouse_url)["dim_fx_rate"] == rates_before
 
 
 def test_full_refresh_rebuilds_the_same_fact_versions_and_the_export_follows(

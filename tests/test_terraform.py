@@ -180,7 +180,10 @@ def check_container_speaks_the_configuration_contract(stack: Stack) -> None:
     # embedded Postgres or to a local folder
     given = {name: "s3://bucket/prefix" for name in environment}
     given |= {entry["name"]: "postgresql://u:p@db.example:5432/x" for entry in container["secrets"]}
+    assert environment["TOTES_FX_URL"] == ref("var.fx_url")  # the real rates, not the stub
+    given["TOTES_FX_URL"] = stack.variables["fx_url"]["default"]
     settings = load_settings(given, env_file=Path("/nonexistent/.env"))
+    assert settings.fx_url and settings.fx_url.startswith("https://")
     assert not settings.embedded_source and not settings.embedded_warehouse
     assert settings.lake_url.startswith("s3://") and settings.processed_url.startswith("s3://")
     assert settings.alert_topic_arn and settings.log_group
