@@ -9,7 +9,7 @@ RUN := $(UV) run --no-sync
 export DO_NOT_TRACK := 1
 export RUNTIME__DLTHUB_TELEMETRY := false
 
-.PHONY: help install demo test bench lint lint-python lint-sql lint-infra docs deploy destroy clean
+.PHONY: help install demo dashboard test browser bench lint lint-python lint-sql lint-infra docs deploy destroy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -38,15 +38,27 @@ demo: install ## run the whole pipeline from empty on the embedded stack: init, 
 	@echo
 	$(RUN) totes local status
 	@echo
-	@echo "Next: uv run dbt docs generate && uv run dbt docs serve    (lineage and docs)"
-	@echo "      uv run totes api    (payments API: http://127.0.0.1:8000/docs)"
-	@echo "      psql postgresql://postgres@127.0.0.1:54329/warehouse -c 'select * from dim_currency'"
+	@echo "Next: make dashboard      dashboard:    http://127.0.0.1:8501"
+	@echo "      uv run totes api    payments API: http://127.0.0.1:8000/docs"
+	@echo "      uv run dbt docs generate && uv run dbt docs serve    (lineage and docs)"
+	@echo "      psql postgresql://postgres@127.0.0.1:54329/warehouse -c 'select * from dim_fx_rate'"
+
+dashboard: install ## serve the dashboard of the warehouse (after make demo) on http://127.0.0.1:8501
+	$(RUN) totes dashboard
 
 test: install ## lint, then every test (pytest drives the real pipeline)
-	@# the three linters side by side: they take a core each, and CI has two
-	$(MAKE) --no-print-directory -j2 --output-sync=target lint
+	@# the linters side by side (they take a core each, and CI has two), and the browser
+	$(MAKE) --no-print-directory -j3 --output-sync=target lint browser
 	@# two workers; loadscope keeps a module (or class) on one worker, so its fixtures run once
 	$(RUN) pytest -n 2 --dist loadscope --durations=15
+
+# Debian's Chromium and its driver, for the dashboard's browser test; installed once, as root
+# or with sudo. A GitHub runner has Chrome and its driver already (CHROMEWEBDRIVER).
+browser:
+	@if ! command -v chromedriver >/dev/null && [ -z "$$CHROMEWEBDRIVER" ]; then \
+	  $$([ "$$(id -u)" = 0 ] || echo sudo) sh -c 'apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    chromium chromium-driver >/dev/null' && echo "installed Debian's chromium"; fi
 
 # the source scales `make bench` measures; `make bench BENCH_SCALES=1` is a quick smoke run
 BENCH_SCALES ?= 1 10 100

@@ -337,6 +337,35 @@ def api_command(host: str, port: int) -> None:
     uvicorn.run(create_app(settings.warehouse_url), host=host, port=port, log_level="warning")
 
 
+@cli.command("dashboard")
+@click.option("--host", default="127.0.0.1", show_default=True, help="0.0.0.0 in a container.")
+@click.option("--port", default=8501, show_default=True, type=click.IntRange(1, 65535))
+def dashboard_command(host: str, port: int) -> None:
+    """Serve the dashboard: revenue, designs, staff, payments and purchases in GBP, and the
+    pipeline's runs and freshness."""
+    from pathlib import Path
+
+    from ingestion.local_postgres import ensure_embedded
+
+    settings = load_settings()
+    if settings.embedded_warehouse:  # the demo's; a real warehouse is never started here
+        ensure_embedded(settings)
+    click.echo(f"dashboard: http://{host}:{port}, on {describe(settings.warehouse_url)}")
+    script = Path(__file__).parent / "apps" / "dashboard.py"
+    streamlit = [sys.executable, "-m", "streamlit", "run", str(script)]
+    options = {
+        "server.address": host,
+        "server.port": port,
+        "server.headless": "true",  # no browser opened, no e-mail prompt
+        "server.fileWatcherType": "none",
+        "browser.gatherUsageStats": "false",
+        "client.toolbarMode": "viewer",
+        "theme.base": "light",
+    }
+    # streamlit takes over this process, so Ctrl-C and a container's SIGTERM reach it
+    os.execv(sys.executable, [*streamlit, *(f"--{k}={v}" for k, v in options.items())])
+
+
 def _retrying(message: str) -> None:
     _log().retrying(message)
 
