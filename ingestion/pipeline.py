@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from ingestion.compaction import compact
 from ingestion.config import Settings
@@ -19,9 +20,9 @@ from ingestion.database import drop_schema, run_lock
 from ingestion.errors import ContractViolation
 from ingestion.export import export
 from ingestion.extract import extract
-from ingestion.fx.extract import extract_fx, fx_api
+from ingestion.fx.extract import extract_fx, fx_api, newest_publishable_day, newest_rate_day
 from ingestion.lake import Lake
-from ingestion.load import RAW_DATASETS, load
+from ingestion.load import FX, RAW_DATASETS, load
 from ingestion.quarantine import mirror_to_lake
 from ingestion.retry import with_retries
 from ingestion.run_events import RunEvents, RunReport, StageResult
@@ -59,6 +60,10 @@ def run(settings: Settings, events: RunEvents | None = None) -> RunReport:
 
         def fx_stage() -> tuple[dict[str, int], str]:
             try:
+                # rates are daily: the API is asked only when a newer day may be out
+                newest = newest_rate_day(settings.warehouse_url, FX.raw_schema)
+                if newest is not None and newest >= newest_publishable_day(datetime.now(UTC)):
+                    return {}, f"up to date (rates to {newest})"
                 with fx_api(settings.fx_url) as url:
                     return extract_fx(url, settings.lake_url), url
             except Exception as error:  # the business tables must not wait for FX rates

@@ -7,7 +7,7 @@ pipeline-built warehouse.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -15,7 +15,7 @@ import pytest
 
 from ingestion.errors import FxSourceError
 from ingestion.fx import DATASET, TABLE
-from ingestion.fx.extract import FIRST_RATE_DAY, extract_fx
+from ingestion.fx.extract import FIRST_RATE_DAY, extract_fx, newest_publishable_day
 from ingestion.fx.stub import EURO_RATES, FrankfurterStub, is_publishing_day, serving
 
 FOREIGN = len(EURO_RATES) - 1  # the stub's currencies other than the pound
@@ -123,3 +123,17 @@ def test_an_answer_that_is_not_a_rate_series_is_refused(
     with serving(stub), pytest.raises(FxSourceError, match=expected):
         extract_fx(stub.url, str(tmp_path))
     assert not (tmp_path / DATASET / TABLE).exists()
+
+
+@pytest.mark.parametrize(
+    ("now", "newest"),
+    [
+        ("2024-01-10T15:59:00+00:00", "2024-01-09"),  # Wednesday, before publication
+        ("2024-01-10T16:00:00+00:00", "2024-01-10"),  # Wednesday, published
+        ("2024-01-15T09:00:00+00:00", "2024-01-12"),  # Monday morning: Friday's
+        ("2024-01-13T18:00:00+00:00", "2024-01-12"),  # Saturday
+        ("2024-01-14T18:00:00+01:00", "2024-01-12"),  # Sunday, in another zone
+    ],
+)
+def test_the_api_is_asked_only_when_a_newer_day_may_be_out(now: str, newest: str) -> None:
+    assert newest_publishable_day(datetime.fromisoformat(now)) == date.fromisoformat(newest)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -21,7 +21,9 @@ import dlt
 from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.sources.helpers.requests import Client
 from dlt.sources.rest_api import rest_api_source
+from psycopg2 import sql
 
+from ingestion.database import reading
 from ingestion.errors import FxSourceError
 from ingestion.extract import extract_pipeline
 from ingestion.fx import DATASET, TABLE
@@ -32,6 +34,8 @@ PIPELINE = "totes_fx"
 BASE_CURRENCY = "GBP"
 # The first day asked for on a first run: the totesys data begins in November 2022.
 FIRST_RATE_DAY = date(2022, 1, 1)
+# The ECB publishes a working day's rates at about 16:00 CET; by 16:00 UTC they are out.
+PUBLISHED_BY_UTC = time(16)
 # An API that is down must not hold the run up: dlt's default is 5 attempts, 60 s each.
 REQUEST_TIMEOUT_SECONDS = 10
 REQUEST_ATTEMPTS = 2
@@ -114,6 +118,29 @@ def extract_fx(fx_url: str, lake_url: str) -> dict[str, int]:
         normalized = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
     rows = normalized.row_counts.get(TABLE, 0) if normalized else 0
     return {TABLE: rows} if rows else {}
+
+
+def newest_publishable_day(now: datetime) -> date:
+    """The newest day whose rates can be out at `now`: today once published, else the working
+    day before (holidays are not known here, so on one the API is asked in vain)."""
+    day = now.astimezone(UTC).date()
+    if now.astimezone(UTC).time() < PUBLISHED_BY_UTC:
+        day -= timedelta(1)
+    while day.weekday() >= 5:
+        day -= timedelta(1)
+    return day
+
+
+def newest_rate_day(warehouse_url: str, raw_schema: str) -> date | None:
+    """The newest day of the rates in the warehouse's raw schema (None before the first)."""
+    with reading(warehouse_url) as cursor:
+        cursor.execute("select to_regclass(%s) is not null", (f"{raw_schema}.{TABLE}",))
+        if not cursor.fetchone()[0]:
+            return None
+        cursor.execute(
+            sql.SQL("select max(rate_date) from {}").format(sql.Identifier(raw_schema, TABLE))
+        )
+        return cursor.fetchone()[0]
 
 
 def _innermost(error: BaseException) -> BaseException:
