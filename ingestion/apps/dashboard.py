@@ -131,12 +131,15 @@ def top_ten(data: pd.DataFrame, key: str, amount: str) -> pd.Index:
 
 def chart(spec: alt.Chart, title: str, caption: str) -> None:
     st.subheader(title)
-    st.altair_chart(spec.properties(usermeta=SVG, height=320), use_container_width=True)
+    st.altair_chart(spec.properties(usermeta=SVG, height=320), width="stretch")
     st.caption(caption)
 
 
 def business(url: str) -> None:
     monthly = frame(url, "monthly_revenue")
+    if monthly.empty:
+        st.info("The warehouse holds no sales orders yet.")
+        return
     unpaid = frame(url, "outstanding_payments")
     last_month = monthly["month"].max()
     overdue = unpaid.loc[unpaid["due"] == "overdue", "amount_gbp"].sum()
@@ -324,7 +327,7 @@ def pipeline_health(url: str) -> None:
             "Minutes since the start of the newest run that caught each table up; "
             f"the dashed line is the {SLA_MINUTES}-minute SLA.",
         )
-    st.dataframe(runs, hide_index=True, use_container_width=True)
+    st.dataframe(runs, hide_index=True, width="stretch")
 
 
 def main() -> None:

@@ -1,11 +1,12 @@
 """Extract: daily FX rates from a Frankfurter-style HTTP API -> the lake's `fx` dataset.
 
-One request per run, through dlt's REST API source: `GET <TOTES_FX_URL>/<from>..?base=GBP`,
-the published days from `from` to today, each a map of currency -> units per pound. Each day
-and currency becomes a row. The cursor is the newest `rate_date` extracted, kept by dlt with
-the load in the lake like the totesys cursors; the next request starts on that day again, so a
-day published later in the day than the last run is not missed, and dlt drops the rows it has
-already seen (a revised rate comes through and staging keeps the newest).
+One request, through dlt's REST API source: `GET <TOTES_FX_URL>/<from>..?base=GBP`, the
+published days from `from` to today, each a map of currency -> units per pound. Each day and
+currency becomes a row. A run asks only when a newer day may be out (newest_publishable_day).
+
+The cursor is the newest `rate_date` extracted, kept by dlt with the load in the lake like the
+totesys cursors. The next request starts on that day again, so a day's rate revised after it was
+fetched still arrives; dlt drops the rows it has already seen, and staging keeps the newest.
 """
 
 from __future__ import annotations
