@@ -42,8 +42,8 @@ def euro_rate(currency: str, day: date) -> float:
 
 
 def time_series(start: date, end: date, base: str) -> dict[str, object] | None:
-    """Frankfurter's answer for [start, end]: the publishing days in it, or else (a range of
-    holidays, or one not published yet) the last publishing day before it, as Frankfurter does."""
+    """The answer for [start, end]: the publishing days in it, or else (a range of holidays, or
+    one not published yet) the last publishing day before it, never an empty series."""
     days = [start + timedelta(n) for n in range((end - start).days + 1)]
     published = [day for day in days if is_publishing_day(day)]
     if not published:
