@@ -21,7 +21,10 @@
 {%- endmacro %}
 
 {#- on-run-start: indexes for the window (lake load id, last_updated) and for version lookups
-    (id, last_updated). A table that gets one is analyzed, so the planner knows its expressions. -#}
+    (id, last_updated), on the expressions staging reads them with: an index on the bare bigint
+    id cannot serve staging's `id::integer = ...`, which turned each lookup into a scan of every
+    newer row (a wide window took minutes). A table that gets one is analyzed, so the planner
+    knows its expressions. -#}
 {% macro index_raw_tables() -%}
     {%- if execute and flags.WHICH in ('build', 'run') %}
         {%- set existing = run_query(
@@ -33,7 +36,8 @@
             {%- if table != 'source_keys' %}
                 {%- do indexes.update({
                     table ~ '_last_updated': '(' ~ source_timestamp('last_updated') ~ ')',
-                    table ~ '_version': table ~ '_id, (' ~ source_timestamp('last_updated') ~ ')',
+                    table ~ '_staged_version': '(' ~ table ~ '_id::integer), ('
+                        ~ source_timestamp('last_updated') ~ ')',
                 }) %}
             {%- endif %}
             {%- set missing = indexes.keys() | reject('in', existing) | list %}
@@ -41,6 +45,8 @@
                 {%- for name in missing %}
                     create index if not exists {{ name }} on {{ raw }} ({{ indexes[name] }});
                 {%- endfor %}
+                -- superseded by <table>_staged_version
+                drop index if exists {{ raw.schema }}.{{ table }}_version;
                 analyze {{ raw }};
             {%- endif %}
         {%- endfor %}

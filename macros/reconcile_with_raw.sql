@@ -17,7 +17,10 @@
         raw_rows as (
             select *
             from {{ raw }}
-            where {{ id_column }} in (select changed_ids.{{ id_column }} from changed_ids)
+            -- the cast matches the raw index (build_window.sql)
+            where {{ id_column }}::integer in (
+                select changed_ids.{{ id_column }}::integer from changed_ids
+            )
         ),
 
         fact_rows as (
