@@ -8,9 +8,13 @@ The big tables are built column-wise with numpy and written with COPY.
 from __future__ import annotations
 
 import io
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
+from typing import Any, TypeVar
 
 import numpy as np
 import psycopg2
@@ -61,6 +65,9 @@ MATERIALS = (
 EMAIL_DOMAIN = "terrifictotes.com"
 COPY_ROWS = 100_000  # rows per COPY statement
 
+T = TypeVar("T")
+R = TypeVar("R")
+
 
 @dataclass(frozen=True)
 class Sizes:
@@ -96,10 +103,7 @@ def init_source(url: str, scale: float, seed: int, reset: bool = False) -> dict[
             tables = build_tables(Sizes.for_scale(scale), seed)
             total = sum(table.num_rows for table in tables.values())
             with rows_progress(total, "writing totesys") as progress:
-                for name, table in tables.items():
-                    progress.set_postfix_str(name)
-                    copy_arrow(conn, name, table)
-                    progress.update(table.num_rows)
+                copy_arrow(conn, tables, progress)
             cur.execute(schema_sql("constraints.sql"))
             for name in TABLES:
                 _sync_sequence(cur, name)
@@ -149,19 +153,46 @@ def _sync_sequence(cur: psycopg2.extensions.cursor, table: str) -> None:
     )
 
 
-def copy_arrow(conn: Connection, table: str, data: pa.Table) -> None:
-    """Bulk-load an arrow table with COPY, in slices so memory stays flat at any scale."""
-    columns = sql.SQL(", ").join(sql.Identifier(c) for c in data.column_names)
-    statement = sql.SQL("copy {} ({}) from stdin with (format csv)").format(
-        sql.Identifier(table), columns
-    )
+def copy_arrow(conn: Connection, tables: dict[str, pa.Table], progress: Any) -> None:
+    """Bulk-load arrow tables with COPY, in CSV slices so memory stays flat at any scale.
+    `progress` is a rows_progress counter."""
     options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+
+    def encode(batch: pa.RecordBatch) -> io.BytesIO:
+        buffer = io.BytesIO()
+        pacsv.write_csv(pa.Table.from_batches([batch]), buffer, options)
+        buffer.seek(0)
+        return buffer
+
+    slices = [
+        (name, batch)
+        for name, table in tables.items()
+        for batch in table.to_batches(max_chunksize=COPY_ROWS)
+    ]
     with conn.cursor() as cur:
-        for batch in data.to_batches(max_chunksize=COPY_ROWS):
-            buffer = io.BytesIO()
-            pacsv.write_csv(pa.Table.from_batches([batch]), buffer, options)
-            buffer.seek(0)
+        for (name, batch), buffer in _one_ahead(slices, lambda item: encode(item[1])):
+            progress.set_postfix_str(name)
+            columns = sql.SQL(", ").join(sql.Identifier(c) for c in batch.schema.names)
+            statement = sql.SQL("copy {} ({}) from stdin with (format csv)").format(
+                sql.Identifier(name), columns
+            )
             cur.copy_expert(statement.as_string(cur), buffer)
+            progress.update(batch.num_rows)
+
+
+def _one_ahead(items: list[T], work: Callable[[T], R]) -> Iterator[tuple[T, R]]:
+    """(item, work(item)) for each item, with the next item's work running in a thread while
+    the caller handles this one: encoding a slice overlaps the server's COPY of the one before
+    (pyarrow and psycopg2 release the GIL), and only two slices are in memory at once."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending: deque[tuple[T, Future[R]]] = deque()
+        for item in items:
+            pending.append((item, pool.submit(work, item)))
+            if len(pending) == 2:
+                done, result = pending.popleft()
+                yield done, result.result()
+        for done, result in pending:
+            yield done, result.result()
 
 
 def build_tables(sizes: Sizes, seed: int) -> dict[str, pa.Table]:
