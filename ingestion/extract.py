@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.sources.sql_database import sql_database
 
+from ingestion import copy_backend
 from ingestion.config import sqlalchemy_url
 from ingestion.dlt_tuning import LOAD_POLL_SECONDS  # noqa: F401 (applies it)
 from ingestion.lake import (
@@ -62,7 +63,7 @@ def totesys_source(source_url: str, tables: list[str]) -> dlt.sources.DltSource:
         credentials=sqlalchemy_url(source_url),
         schema="public",
         table_names=tables,
-        backend="pyarrow",
+        backend=copy_backend.BACKEND,
         # keeps numeric(10, 2) and varchar(3) instead of widening them
         reflection_level="full_with_precision",
         chunk_size=100_000,

@@ -55,8 +55,8 @@ KILL_POINTS = [
     # between extract and load, and during load (lake -> totesys_raw)
     "ingestion.pipeline:load:1",
     "ingestion.lake:Lake.read_file:1",
-    "dlt.destinations.impl.postgres.postgres:PostgresCsvCopyJob.run:1",
-    "dlt.destinations.impl.postgres.postgres:PostgresCsvCopyJob.run:3",
+    "dlt.destinations._adbc_jobs:AdbcParquetCopyJob.run:1",
+    "dlt.destinations._adbc_jobs:AdbcParquetCopyJob.run:3",
     "dlt.destinations.impl.postgres.postgres:PostgresClient.complete_load:1",
     # between load and dbt, and during dbt
     "ingestion.pipeline:dbt_build:1",
