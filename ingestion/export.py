@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from datetime import date
 
@@ -135,9 +135,12 @@ class ParquetZone:
     def has_snapshot(self, table: str) -> bool:
         return bool(self.fs.exists(self.path(table, f"{table}.parquet")))
 
-    def merge_into_days(self, table: str, data: pa.Table, record_id: str) -> None:
+    def merge_into_days(
+        self, table: str, data: pa.Table, record_id: str, pool: ThreadPoolExecutor
+    ) -> list[Future[None]]:
         """Add fact records to their day's file (hive partition by PARTITION_COLUMN). Days are
-        independent files, so they are written in parallel: on S3 each is a round trip."""
+        independent files, so they are written in parallel on `pool` (on S3 each is a round
+        trip); the caller waits for the futures before merging more records into the same days."""
         data = data.sort_by(PARTITION_COLUMN)  # then each day is one slice, not a filter
         per_day = pc.value_counts(data.column(PARTITION_COLUMN))  # in order of appearance
         counts = per_day.field("counts").to_pylist()
@@ -155,8 +158,7 @@ class ParquetZone:
                 new = pa.concat_tables([held, new.cast(held.schema)])
             self._write_parquet(path, new.sort_by(record_id))
 
-        with ThreadPoolExecutor(max_workers=PARALLEL_WRITES) as pool:
-            list(pool.map(merge, slices))  # list(): raise any error here
+        return [pool.submit(merge, day) for day in slices]
 
     def _write_parquet(self, path: str, data: pa.Table) -> None:
         write_parquet_atomically(self.fs, path, data)
@@ -219,14 +221,23 @@ def _export_fact(engine: sa.Engine, zone: ParquetZone, table: StarTable) -> int:
         state = None
     after = state.last_record_id if state else 0
     rows, last = 0, after
-    for chunk in _read(engine, table, after):
-        zone.merge_into_days(table.name, chunk, table.record_id)
-        rows += chunk.num_rows
-        last = max(last, pc.max(chunk.column(table.record_id)).as_py())
+    with ThreadPoolExecutor(max_workers=PARALLEL_WRITES) as pool:
+        writing: list[Future[None]] = []
+        for chunk in _read(engine, table, after):  # read while the chunk before is written
+            _wait_for(writing)  # a day may be in two chunks: one merge into it at a time
+            writing = zone.merge_into_days(table.name, chunk, table.record_id, pool)
+            rows += chunk.num_rows
+            last = max(last, pc.max(chunk.column(table.record_id)).as_py())
+        _wait_for(writing)
     new_state = ExportState(table_oid=table.oid, last_record_id=last)
     if new_state != state:
         zone.record_exported(table.name, new_state)
     return rows
+
+
+def _wait_for(futures: list[Future[None]]) -> None:
+    for future in futures:
+        future.result()  # raises the merge's error, if any
 
 
 def _export_dim(engine: sa.Engine, zone: ParquetZone, table: StarTable, changed_from: int) -> int:
@@ -240,9 +251,10 @@ def _export_dim(engine: sa.Engine, zone: ParquetZone, table: StarTable, changed_
         zone.merge_into_snapshot(table.name, pa.concat_tables(chunks), table.key)
         zone.record_exported(table.name, replace(state, changed_from_xid=changed_from))
         return sum(chunk.num_rows for chunk in chunks)
-    # new, or replaced by dbt (most dims are rebuilt on every build): exported whole, unless
-    # its content is what the snapshot holds
-    fingerprint = _fingerprint(engine, table)
+    # replaced by dbt (most dims are rebuilt on every build): exported whole, unless its
+    # content is what the snapshot holds. A first export has nothing to compare: no
+    # fingerprint (scale 100: 2 s for dim_transaction), so the next rebuild is written once more
+    fingerprint = _fingerprint(engine, table) if state is not None else ""
     if state is not None and state.fingerprint == fingerprint and zone.has_snapshot(table.name):
         return 0
     chunks = list(_read(engine, table))

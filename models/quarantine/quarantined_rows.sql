@@ -37,12 +37,6 @@ with
             from {{ staged }} as staged
         {%- endif %}
     ),
-
-    {%- if not windowed %}
-        {{ table }}_latest as (
-            {{ latest_versions(staged, id_column) }}
-        ),
-    {%- endif %}
 {% endfor %}
 
 held as (
@@ -61,17 +55,10 @@ held as (
             bad._lake_load_id as lake_load_id,
             bad.row_values
         from {{ table }}_checked as bad
-        -- a valid newer version of the row, if any
-        {% if windowed %}
-            left join lateral (
-                {{ newer_valid_version(staged, id_column, 'bad.source_id', 'bad.last_updated') }}
-            ) as newer on true
-        {% else %}
-            left join {{ table }}_latest as newer
-                on
-                    bad.source_id = newer.{{ table }}_id
-                    and bad.last_updated < newer.last_updated
-        {% endif %}
+        -- a valid newer version of the row, if any: a lookup per held version (they are few)
+        left join lateral (
+            {{ newer_valid_version(staged, id_column, 'bad.source_id', 'bad.last_updated') }}
+        ) as newer on true
         where bad.reason is not null
         {% if not loop.last %}union all{% endif %}
     {%- endfor %}
