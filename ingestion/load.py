@@ -13,6 +13,7 @@ downstream.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,14 @@ TOTESYS = RawDataset(DATASET, LAKE_TABLES, "totesys_raw", "totes_load")
 FX = RawDataset(fx.DATASET, (fx.TABLE,), "fx_raw", "totes_fx_load")
 RAW_DATASETS = (TOTESYS, FX)
 RAW_SCHEMA = TOTESYS.raw_schema
+
+# dlt's ADBC job gathers a whole load file in memory before its COPY, and dlt's loader runs up
+# to 20 jobs at once. Files of at most 200,000 rows, two jobs at a time (no slower on two
+# cores), keep the load's memory flat: at scale 100 its peak went from 1.4 GiB to 0.5 GiB.
+LOAD_SETTINGS = {"DATA_WRITER__FILE_MAX_ITEMS": "200000", "LOAD__WORKERS": "2"}
+for _dataset in RAW_DATASETS:
+    for _key, _value in LOAD_SETTINGS.items():
+        os.environ.setdefault(f"{_dataset.pipeline.upper()}__{_key}", _value)
 
 
 def load_pipeline(warehouse_url: str, pipelines_dir: Path, dataset: RawDataset) -> dlt.Pipeline:
