@@ -134,9 +134,9 @@
     )
 {%- endmacro %}
 
-{#- The text date as a date, or null when it is not one (that version is in quarantine). Used
-    where the staging row's quarantine_reason is in scope: a version with no reason passed
-    is_text_date already, so only held versions are checked twice. -#}
+{#- The text date as a date, or null when it is not one (that version is in quarantine). For a
+    column in the staging model's text_dates, where its quarantine_reason is in scope: a version
+    with no reason passed is_text_date already, so only held versions are checked twice. -#}
 {% macro text_date(column) -%}
     case
         when quarantine_reason is null or {{ is_text_date(column) }} then {{ column }}::date
