@@ -5,6 +5,8 @@ Commands import their stage lazily: dbt and dlt take seconds to import, `--help`
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 import random
 import sys
@@ -371,4 +373,9 @@ def _retrying(message: str) -> None:
 
 
 def main() -> None:
+    # dbt and dlt keep about 400,000 objects alive for a whole run: a full collection after
+    # every 100 young ones (not 10) stops rescanning them, 1.1 s of a 13 s run. At exit, freezing
+    # them skips the interpreter's final collection and teardown (2 s); the OS frees the memory.
+    gc.set_threshold(700, 10, 100)
+    atexit.register(gc.freeze)
     cli(prog_name="totes")
