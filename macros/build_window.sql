@@ -124,11 +124,20 @@
 {%- endmacro %}
 
 {#- The window's state, or none outside a build that has one (and in dbt unit tests, which
-    compile without the project's graph and mock the sources). -#}
+    compile without the project's graph and mock the sources). It changes only at on-run-end, so
+    it is read once per build and kept in `graph`, the one dict all nodes of a dbt invocation
+    share: every test and windowed model asks for it (54 queries a build before). -#}
 {% macro build_window() -%}
     {%- if not execute or flags.FULL_REFRESH or 'nodes' not in graph %}
         {{ return(none) }}
     {%- endif %}
+    {%- if '_totes_build_window' not in graph %}
+        {%- do graph.update({'_totes_build_window': read_build_window(), '_totes_window_starts': {}}) %}
+    {%- endif %}
+    {{ return(graph['_totes_build_window']) }}
+{%- endmacro %}
+
+{% macro read_build_window() -%}
     {%- set relation = load_relation(build_window_relation()) %}
     {%- if relation is none %}
         {{ return(none) }}
@@ -151,10 +160,14 @@
     {%- if window is none %}
         {{ return(none) }}
     {%- endif %}
-    {%- set oldest = run_query(
-        "select coalesce(min(" ~ source_timestamp('last_updated') ~ ")::text, 'infinity') from "
-        ~ source('totesys', table) ~ " where _lake_load_id::numeric > "
-        ~ dbt.string_literal(dbt.escape_single_quotes(window.built_through)) ~ "::numeric"
-    ).columns[0].values()[0] %}
-    {{ return(dbt.string_literal(oldest) ~ "::timestamp") }}
+    {%- set starts = graph['_totes_window_starts'] %}  {#- raw does not change during a build #}
+    {%- if table not in starts %}
+        {%- set oldest = run_query(
+            "select coalesce(min(" ~ source_timestamp('last_updated') ~ ")::text, 'infinity') from "
+            ~ source('totesys', table) ~ " where _lake_load_id::numeric > "
+            ~ dbt.string_literal(dbt.escape_single_quotes(window.built_through)) ~ "::numeric"
+        ).columns[0].values()[0] %}
+        {%- do starts.update({table: dbt.string_literal(oldest) ~ "::timestamp"}) %}
+    {%- endif %}
+    {{ return(starts[table]) }}
 {%- endmacro %}
