@@ -61,7 +61,7 @@ KILL_POINTS = [
     # between load and dbt, and during dbt
     "ingestion.pipeline:dbt_build:1",
     "dbt.adapters.sql.connections:SQLConnectionManager.add_query:15",
-    "dbt.adapters.sql.connections:SQLConnectionManager.add_query:200",
+    "dbt.adapters.sql.connections:SQLConnectionManager.add_query:100",
     # between dbt and quarantine, and during quarantine (warehouse -> lake quarantine area)
     "ingestion.pipeline:mirror_to_lake:1",
     "ingestion.export:ParquetZone.replace_snapshot:5",
