@@ -211,13 +211,13 @@ def totes(
     )
 
 
-def execute(url: str, sql: str) -> None:
+def execute(url: str, sql: str, params: tuple[object, ...] = ()) -> None:
     """Run statements that change data, committed."""
     conn = psycopg2.connect(url)
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            cur.execute(sql)
+            cur.execute(sql, params or None)
     finally:
         conn.close()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from dbt.cli.main import dbtRunnerResult
 from ingestion.config import Settings
 from ingestion.database import preflight
 from ingestion.export import export
+from ingestion.fx.extract import newest_publishable_day
 from ingestion.fx.stub import euro_rate, is_publishing_day, serving
 from ingestion.local_postgres import LocalPostgres
 from ingestion.pipeline import run
@@ -499,13 +500,16 @@ class Warnings(RunEvents):
 def test_a_failing_fx_api_warns_and_the_run_goes_on(
     warehouse: tuple[Settings, Changes],
 ) -> None:
-    """With the newest day's rates not in the warehouse, a run asks the API; it is down, so the
-    run warns, builds everything else, and the dim carries the day before forward."""
+    """With the newest publishable day's rates not in the warehouse, a run asks the API; it is
+    down, so the run warns, builds everything else, and the dim carries the day before forward."""
     settings, _ = warehouse
     url = settings.warehouse_url
+    # The stub publishes today's rates at any hour, a run asks for a day only once it can be out
+    # (before 16:00 UTC, the working day before): drop every day from that one on.
     ((newest,),) = query(url, "select max(rate_date) from fx_raw.fx_rate")
-    kept = query(url, "select * from fx_raw.fx_rate where rate_date = %s", (newest,))
-    execute(url, f"delete from fx_raw.fx_rate where rate_date = '{newest}'")
+    missing = min(newest, newest_publishable_day(datetime.now(UTC)))
+    kept = query(url, "select * from fx_raw.fx_rate where rate_date >= %s", (missing,))
+    execute(url, "delete from fx_raw.fx_rate where rate_date >= %s", (missing,))
     with serving() as gone:
         dead_url = gone.url  # closed once the block ends: connections are refused
     events = Warnings()
@@ -517,10 +521,10 @@ def test_a_failing_fx_api_warns_and_the_run_goes_on(
     assert "Connection refused" in warning and "carries its last rates forward" in warning
     carried = query(
         url, "select distinct published_on from dim_fx_rate where date_id = %s and "
-        "currency_code <> 'GBP'", (newest,),
+        "currency_code <> 'GBP'", (missing,),
     )  # fmt: skip
-    assert carried == [(stub_rate("EUR", newest - timedelta(1))[0],)]
-    # put the day back, as the lake still has it, and with it the dim
+    assert carried == [(stub_rate("EUR", missing - timedelta(1))[0],)]
+    # put the days back, as the lake still has them, and with them the dim
     with psycopg2.connect(url) as connection, connection.cursor() as cursor:
         columns = ", ".join(["%s"] * len(kept[0]))
         cursor.executemany(f"insert into fx_raw.fx_rate values ({columns})", kept)
