@@ -49,8 +49,9 @@ dashboard: install ## serve the dashboard of the warehouse (after make demo) on 
 test: install ## lint, then every test (pytest drives the real pipeline)
 	@# the linters side by side (they take a core each, and CI has two), and the browser
 	$(MAKE) --no-print-directory -j3 --output-sync=target lint browser
-	@# two workers; loadscope keeps a module (or class) on one worker, so its fixtures run once
-	$(RUN) pytest -n 2 --dist loadscope --durations=15
+	@# two workers; loadscope keeps a module (or class) on one worker, so its fixtures run once,
+	@# and hands them out longest first (tests/conftest.py orders them)
+	$(RUN) pytest -n 2 --dist loadscope --no-loadscope-reorder --durations=15
 
 # Debian's Chromium and its driver, for the dashboard's browser test; installed once, as root
 # or with sudo. A GitHub runner has Chrome and its driver already (CHROMEWEBDRIVER).
