@@ -1,18 +1,30 @@
-"""`totes` with one kill point armed: SIGKILL this process just before the Nth call of a function.
+"""`totes run` with one kill point armed: SIGKILL it just before the Nth call of a function.
 
-Used by the crash harness as `python -m tests.crash_child run`, with TOTES_KILL_AT set to
-`module:Qualified.name:N`. It wraps the function in this (real, separate) process only.
+A kill point is `module:Qualified.name:N`. The crash harness asks `KillableRuns` for each killed
+run. It starts `python -m tests.crash_child` once, which imports totes (with dbt and dlt) and
+then forks a child per killed run. Each child is a real, separate process with its own
+connections and files, killed by SIGKILL as the OOM killer or a stopped ECS task would kill it.
+Forking spares each run the 4 s of imports; the kill point is armed in that child only.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import json
 import os
 import signal
+import subprocess
 import sys
+import tempfile
+import threading
+import time
+import traceback
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
+
+TIMED_OUT = 124  # the returncode of a run still going after `timeout` seconds (it is killed)
 
 
 def arm(kill_at: str) -> None:
@@ -35,9 +47,96 @@ def arm(kill_at: str) -> None:
     setattr(owner, name, killing)
 
 
-if __name__ == "__main__":
-    arm(os.environ["TOTES_KILL_AT"])
-    from ingestion.cli import main
+class KillableRuns:
+    """The fork server, for a `with` block: `runs.killed(kill_at, env, cwd)` runs `totes run` in a
+    new child with `env` (TOTES_ settings) and `kill_at` armed, and returns how it ended."""
 
-    sys.argv[0] = "totes"
-    main()
+    def __init__(self, env: dict[str, str]) -> None:
+        self.server = subprocess.Popen(
+            [sys.executable, "-m", "tests.crash_child"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
+        )  # fmt: skip
+
+    def killed(
+        self, kill_at: str, env: dict[str, str], cwd: Path, timeout: float = 600
+    ) -> subprocess.CompletedProcess[str]:
+        request = {"kill_at": kill_at, "env": env, "cwd": str(cwd), "timeout": timeout}
+        stdin, stdout = self._pipes()
+        stdin.write(json.dumps(request) + "\n")
+        stdin.flush()
+        answer = stdout.readline()
+        if not answer:
+            raise RuntimeError(f"the crash child server exited with {self.server.wait()}")
+        ended = json.loads(answer)
+        return subprocess.CompletedProcess(
+            ["totes", "run", kill_at], ended["returncode"], ended["output"], ""
+        )
+
+    def _pipes(self) -> tuple[IO[str], IO[str]]:
+        assert self.server.stdin is not None and self.server.stdout is not None
+        return self.server.stdin, self.server.stdout
+
+    def __enter__(self) -> KillableRuns:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._pipes()[0].close()  # the server ends at the end of its input
+        self.server.wait(timeout=30)
+
+
+def serve() -> None:
+    """Answer each request line on stdin with how its killed run ended, as a line on stdout."""
+    from ingestion import cli, pipeline  # noqa: F401  (imported once, inherited by every child)
+
+    for line in sys.stdin:
+        request = json.loads(line)
+        returncode, output = _fork_run(**request)
+        print(json.dumps({"returncode": returncode, "output": output}), flush=True)
+
+
+def _fork_run(kill_at: str, env: dict[str, str], cwd: str, timeout: float) -> tuple[int, str]:
+    # a fork copies only the calling thread: a lock another thread held would stay locked
+    if threading.active_count() != 1:
+        raise RuntimeError(f"cannot fork with threads running: {threading.enumerate()}")
+    with tempfile.TemporaryFile() as output:
+        pid = os.fork()
+        if pid == 0:
+            _run_in_child(kill_at, env, cwd, output.fileno())
+        deadline = time.monotonic() + timeout
+        while (ended := os.waitpid(pid, os.WNOHANG))[0] == 0:
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                return TIMED_OUT, f"still running after {timeout} s"
+            time.sleep(0.05)
+        output.seek(0)
+        return os.waitstatus_to_exitcode(ended[1]), output.read().decode(errors="replace")
+
+
+def _run_in_child(kill_at: str, env: dict[str, str], cwd: str, output: int) -> None:
+    code = 1
+    try:
+        os.dup2(output, 1)
+        os.dup2(output, 2)
+        os.chdir(cwd)
+        for key in [key for key in os.environ if key.startswith("TOTES_") and key not in env]:
+            del os.environ[key]
+        os.environ.update(env)
+        arm(kill_at)
+        from ingestion.cli import main
+
+        sys.argv = ["totes", "run"]
+        main()
+        code = 0
+    except SystemExit as exit:
+        code = exit.code if isinstance(exit.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+if __name__ == "__main__":
+    serve()

@@ -11,8 +11,6 @@ current state equal a reference warehouse built by one clean run over the same s
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,6 +33,7 @@ from tests.conftest import (
     settings_environment,
     zone_dataset,
 )
+from tests.crash_child import KillableRuns
 from tests.test_star_schema import dims_of_a_clean_run_match
 
 FACTS = {  # fact -> (source table, record id)
@@ -78,14 +77,6 @@ KILL_POINTS = [
 KILLS_IN_A_ROW = 4
 
 
-def killed_run(settings: Settings, kill_at: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = settings_environment(settings, TOTES_KILL_AT=kill_at, PYTHONPATH=str(REPO))
-    return subprocess.run(
-        [sys.executable, "-m", "tests.crash_child", "run"],
-        env=env, cwd=cwd, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
-
-
 def source_versions(settings: Settings) -> dict[str, set[tuple[object, ...]]]:
     return {
         fact: set(query(settings.source_url, f"select {table}_id, last_updated from {table}"))
@@ -108,6 +99,25 @@ def exported_record_ids(settings: Settings, fact: str) -> list[int]:
     return sorted(data.column(0).to_pylist())
 
 
+def check_every_fact(
+    settings: Settings, ever: dict[str, set[tuple[object, ...]]], attacked: list[str]
+) -> int:
+    """Each fact, the lake and the processed zone hold every version ever made, once; returns
+    how many fact versions were checked."""
+    checked = 0
+    for fact, (table, record_id) in FACTS.items():
+        versions = fact_versions(settings, fact)
+        assert len(versions) == len(set(versions)), f"{fact} doubled a version: {attacked}"
+        assert set(versions) == ever[fact], f"{fact} lost or invented a version: {attacked}"
+        in_lake = lake_versions(settings.lake_url, table)
+        assert sorted(in_lake) == sorted(ever[fact]), f"lake {fact}: {attacked}"
+        ids = query(settings.warehouse_url, f"select {record_id} from {fact} order by 1")
+        exported = exported_record_ids(settings, fact)
+        assert exported == [r[0] for r in ids], f"{fact} export: {attacked}"
+        checked += len(versions)
+    return checked
+
+
 def attack(
     postgres: LocalPostgres, folder: Path, kill_points: list[str], s3: S3 | None = None
 ) -> None:
@@ -119,26 +129,18 @@ def attack(
     run(settings)
     ever = source_versions(settings)  # every version the source has ever had
     checked = 0
-    # Kill points in fours: each killed run meets the mess the ones before it left behind.
-    for number in range(0, len(kill_points), KILLS_IN_A_ROW):
-        churn(settings.source_url, orders=3, payments_paid=2, updates=2, seed=number)
-        for fact, versions in source_versions(settings).items():
-            ever[fact] |= versions
-        attacked = kill_points[number : number + KILLS_IN_A_ROW]
-        for kill_at in attacked:
-            killed = killed_run(settings, kill_at, folder)
-            assert killed.returncode == -signal.SIGKILL, f"{kill_at} never reached: {killed}"
-        run(settings)  # the next scheduled run finishes the work
-        for fact, (_, record_id) in FACTS.items():
-            versions = fact_versions(settings, fact)
-            assert len(versions) == len(set(versions)), f"{fact} doubled a version: {attacked}"
-            assert set(versions) == ever[fact], f"{fact} lost or invented a version: {attacked}"
-            in_lake = lake_versions(settings.lake_url, FACTS[fact][0])
-            assert sorted(in_lake) == sorted(ever[fact]), f"lake {fact}: {attacked}"
-            ids = query(settings.warehouse_url, f"select {record_id} from {fact} order by 1")
-            exported = exported_record_ids(settings, fact)
-            assert exported == [r[0] for r in ids], f"{fact} export: {attacked}"
-            checked += len(versions)
+    with KillableRuns(settings_environment(settings, PYTHONPATH=str(REPO))) as runs:
+        # Kill points in fours: each killed run meets the mess the ones before it left behind.
+        for number in range(0, len(kill_points), KILLS_IN_A_ROW):
+            churn(settings.source_url, orders=3, payments_paid=2, updates=2, seed=number)
+            for fact, versions in source_versions(settings).items():
+                ever[fact] |= versions
+            attacked = kill_points[number : number + KILLS_IN_A_ROW]
+            for kill_at in attacked:
+                killed = runs.killed(kill_at, settings_environment(settings), folder)
+                assert killed.returncode == -signal.SIGKILL, f"{kill_at} never reached: {killed}"
+            run(settings)  # the next scheduled run finishes the work
+            checked += check_every_fact(settings, ever, attacked)
 
     lake = Lake(settings.lake_url)  # a load whose manifest a kill skipped got it later
     manifests = lake.fs.ls(f"{lake.root}/_manifests", detail=False)
