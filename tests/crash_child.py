@@ -81,7 +81,11 @@ class KillableRuns:
 
     def __exit__(self, *_: object) -> None:
         self._pipes()[0].close()  # the server ends at the end of its input
-        self.server.wait(timeout=30)
+        try:
+            self.server.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # left mid-run by a failing test: stop it
+            self.server.kill()
+            self.server.wait()
 
 
 def serve() -> None:
@@ -128,8 +132,8 @@ def _run_in_child(kill_at: str, env: dict[str, str], cwd: str, output: int) -> N
         sys.argv = ["totes", "run"]
         main()
         code = 0
-    except SystemExit as exit:
-        code = exit.code if isinstance(exit.code, int) else 1
+    except SystemExit as stop:
+        code = 0 if stop.code is None else stop.code if isinstance(stop.code, int) else 1
     except BaseException:
         traceback.print_exc()
     finally:
