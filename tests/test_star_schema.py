@@ -422,12 +422,12 @@ def test_example_analyses_answer_from_the_warehouse(warehouse: tuple[Settings, C
         assert query(settings.warehouse_url, analysis.read_text()), analysis.name
 
 
-def stub_rate(currency: str, day: date) -> tuple[date, Decimal]:
+def stub_rate(currency: str, day: date, today: date | None = None) -> tuple[date, Decimal]:
     """The stub's rate in effect on `day` (units per pound), and the day it was published:
-    the last publishing day up to `day`, and never after today."""
+    the last publishing day up to `day`, and never after `today` (by default the real date)."""
     if currency == "GBP":
         return day, Decimal(1)
-    day = min(day, date.today())
+    day = min(day, today or date.today())
     while not is_publishing_day(day):
         day -= timedelta(1)
     return day, Decimal(str(round(euro_rate(currency, day) / euro_rate("GBP", day), 5)))
@@ -439,6 +439,10 @@ def test_dim_fx_rate_carries_the_last_published_rate_over_weekends_and_holidays(
     """The warehouse's rates came from the stub (TOTES_FX_URL is not set), so they can be
     checked day by day against it: each day shows the last rate published on or before it."""
     settings, _ = warehouse
+    # the stub's "today" when the fixture fetched: the clock may have passed midnight since
+    ((fetched_through,),) = query(
+        settings.warehouse_url, "select max(rate_date) from fx_raw.fx_rate"
+    )
     rows = query(
         settings.warehouse_url,
         "select date_id, currency_code, units_per_gbp, gbp_per_unit, published_on from dim_fx_rate",
@@ -446,13 +450,14 @@ def test_dim_fx_rate_carries_the_last_published_rate_over_weekends_and_holidays(
     currencies = query(settings.warehouse_url, "select currency_code from dim_currency")
     assert {row[1] for row in rows} == {code for (code,) in currencies}
     for day, currency, units, pounds, published_on in rows:
-        assert (published_on, units) == stub_rate(currency, day), (day, currency)
+        expected = stub_rate(currency, day, today=fetched_through)
+        assert (published_on, units) == expected, (day, currency)
         assert abs(pounds * units - 1) < Decimal("1e-8")
     # spelled out: a weekend after a published Friday shows Friday's rate
     weekend_days = [
         (day, published_on)
         for day, currency, _, _, published_on in rows
-        if currency != "GBP" and day.isoweekday() in (6, 7) and day <= date.today()
+        if currency != "GBP" and day.isoweekday() in (6, 7) and day <= fetched_through
         if is_publishing_day(day - timedelta(day.isoweekday() - 5))
     ]
     assert len(weekend_days) > 100
