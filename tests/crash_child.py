@@ -1,10 +1,11 @@
 """`totes run` with one kill point armed: SIGKILL it just before the Nth call of a function.
 
 A kill point is `module:Qualified.name:N`. The crash harness asks `KillableRuns` for each killed
-run. It starts `python -m tests.crash_child` once, which imports totes (with dbt and dlt) and
-then forks a child per killed run. Each child is a real, separate process with its own
-connections and files, killed by SIGKILL as the OOM killer or a stopped ECS task would kill it.
-Forking spares each run the 4 s of imports; the kill point is armed in that child only.
+run. It starts `python -m tests.crash_child` once, with the stack's settings in its environment.
+That process imports totes (with dbt and dlt) and then forks a child per killed run. Each child
+is a real, separate process with its own connections and files, killed by SIGKILL as the OOM
+killer or a stopped ECS task would kill it. Forking spares each run the 4 s of imports; the kill
+point is armed in that child only.
 """
 
 from __future__ import annotations
@@ -48,19 +49,17 @@ def arm(kill_at: str) -> None:
 
 
 class KillableRuns:
-    """The fork server, for a `with` block: `runs.killed(kill_at, env, cwd)` runs `totes run` in a
-    new child with `env` (TOTES_ settings) and `kill_at` armed, and returns how it ended."""
+    """The fork server, for a `with` block: `runs.killed(kill_at)` runs `totes run` in a new child
+    (with the server's `env` and `cwd`) and `kill_at` armed, and returns how it ended."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
         self.server = subprocess.Popen(
             [sys.executable, "-m", "tests.crash_child"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=cwd, text=True,
         )  # fmt: skip
 
-    def killed(
-        self, kill_at: str, env: dict[str, str], cwd: Path, timeout: float = 600
-    ) -> subprocess.CompletedProcess[str]:
-        request = {"kill_at": kill_at, "env": env, "cwd": str(cwd), "timeout": timeout}
+    def killed(self, kill_at: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        request = {"kill_at": kill_at, "timeout": timeout}
         stdin, stdout = self._pipes()
         stdin.write(json.dumps(request) + "\n")
         stdin.flush()
@@ -98,14 +97,14 @@ def serve() -> None:
         print(json.dumps({"returncode": returncode, "output": output}), flush=True)
 
 
-def _fork_run(kill_at: str, env: dict[str, str], cwd: str, timeout: float) -> tuple[int, str]:
+def _fork_run(kill_at: str, timeout: float) -> tuple[int, str]:
     # a fork copies only the calling thread: a lock another thread held would stay locked
     if threading.active_count() != 1:
         raise RuntimeError(f"cannot fork with threads running: {threading.enumerate()}")
     with tempfile.TemporaryFile() as output:
         pid = os.fork()
         if pid == 0:
-            _run_in_child(kill_at, env, cwd, output.fileno())
+            _run_in_child(kill_at, output.fileno())
         deadline = time.monotonic() + timeout
         while (ended := os.waitpid(pid, os.WNOHANG))[0] == 0:
             if time.monotonic() > deadline:
@@ -117,15 +116,11 @@ def _fork_run(kill_at: str, env: dict[str, str], cwd: str, timeout: float) -> tu
         return os.waitstatus_to_exitcode(ended[1]), output.read().decode(errors="replace")
 
 
-def _run_in_child(kill_at: str, env: dict[str, str], cwd: str, output: int) -> None:
+def _run_in_child(kill_at: str, output: int) -> None:
     code = 1
     try:
         os.dup2(output, 1)
         os.dup2(output, 2)
-        os.chdir(cwd)
-        for key in [key for key in os.environ if key.startswith("TOTES_") and key not in env]:
-            del os.environ[key]
-        os.environ.update(env)
         arm(kill_at)
         from ingestion.cli import main
 

@@ -129,7 +129,7 @@ def attack(
     run(settings)
     ever = source_versions(settings)  # every version the source has ever had
     checked = 0
-    with KillableRuns(settings_environment(settings, PYTHONPATH=str(REPO))) as runs:
+    with KillableRuns(settings_environment(settings, PYTHONPATH=str(REPO)), folder) as runs:
         # Kill points in fours: each killed run meets the mess the ones before it left behind.
         for number in range(0, len(kill_points), KILLS_IN_A_ROW):
             churn(settings.source_url, orders=3, payments_paid=2, updates=2, seed=number)
@@ -137,7 +137,7 @@ def attack(
                 ever[fact] |= versions
             attacked = kill_points[number : number + KILLS_IN_A_ROW]
             for kill_at in attacked:
-                killed = runs.killed(kill_at, settings_environment(settings), folder)
+                killed = runs.killed(kill_at)
                 assert killed.returncode == -signal.SIGKILL, f"{kill_at} never reached: {killed}"
             run(settings)  # the next scheduled run finishes the work
             checked += check_every_fact(settings, ever, attacked)
