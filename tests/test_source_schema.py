@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import re
 
+import psycopg2
 import pytest
 
 from ingestion.config import Settings
 from ingestion.errors import TotesError
 from ingestion.local_postgres import LocalPostgres
-from ingestion.source.generate import TABLES, Sizes, build_tables, init_source
+from ingestion.progress import rows_progress
+from ingestion.source.generate import (
+    TABLES,
+    Sizes,
+    build_tables,
+    copy_arrow,
+    init_source,
+    pgpq,
+    schema_sql,
+)
 from tests.conftest import columns_by_table, create_database, query
 
 # From shared/spec/totesys-source.md: (column, type, nullable) besides created_at/last_updated.
@@ -222,6 +232,33 @@ def test_data_is_deterministic_for_a_seed_and_follows_the_spec_ranges() -> None:
     assert 0.5 < sum(payments["paid"]) / len(payments["paid"]) < 0.7
     codes = first["purchase_order"]["item_code"].to_pylist()
     assert all(re.fullmatch("[A-Z0-9]{7}", code) for code in codes)
+
+
+@pytest.mark.skipif(pgpq is None, reason="pgpq has no wheel for this platform")
+def test_binary_copy_writes_exactly_the_rows_the_csv_fallback_writes(
+    postgres: LocalPostgres,
+) -> None:
+    tables = build_tables(Sizes.for_scale(0.05), seed=5)
+    contents = []
+    for binary in (True, False):
+        url = create_database(postgres, "binary" if binary else "csv")
+        conn = psycopg2.connect(url)
+        with conn, conn.cursor() as cur, rows_progress(0, "copy") as progress:
+            cur.execute(schema_sql())
+            copy_arrow(conn, tables, progress, binary=binary)
+        conn.close()
+        contents.append(
+            [
+                query(
+                    url,
+                    f"select count(*), md5(string_agg(t::text, '|' order by {table}_id)) "
+                    f"from {table} t",
+                )[0]
+                for table in TABLES
+            ]
+        )
+    assert [count for count, _ in contents[0]] == [tables[t].num_rows for t in TABLES]
+    assert contents[0] == contents[1]
 
 
 def test_init_refuses_to_overwrite_an_existing_source(stack: Settings) -> None:
