@@ -34,7 +34,8 @@ import psycopg2
 from psycopg2 import sql
 
 from ingestion.local_postgres import LocalPostgres
-from ingestion.source.generate import TABLES, init_source
+from ingestion.source import TABLES
+from ingestion.source.generate import init_source
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE_DB, WAREHOUSE_DB, SCRATCH_DB = "bench_totesys", "bench_warehouse", "bench_copy_limit"

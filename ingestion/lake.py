@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ingestion.source.generate import TABLES
+from ingestion.source import TABLES
 from ingestion.source_keys import KEYS_TABLE
 from ingestion.storage import filesystem, write_json_atomically
 

@@ -26,7 +26,7 @@ from ingestion.load import FX, RAW_DATASETS, load
 from ingestion.quarantine import mirror_to_lake
 from ingestion.retry import with_retries
 from ingestion.run_events import RunEvents, RunReport, StageResult
-from ingestion.source.generate import TABLES
+from ingestion.source import TABLES
 from ingestion.transform import dbt_build
 
 Stage = tuple[str, Callable[[], tuple[dict[str, int], str]]]

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from ingestion.database import reading
 from ingestion.export import ParquetZone
-from ingestion.source.generate import TABLES
+from ingestion.source import TABLES
 
 QUARANTINE_TABLE = "totesys_quarantine.quarantined_rows"
 AREA = "quarantine"

@@ -22,8 +22,9 @@ from ingestion.contract import Contract, compare
 from ingestion.database import preflight
 from ingestion.local_postgres import LocalPostgres
 from ingestion.pipeline import run
+from ingestion.source import TABLES
 from ingestion.source.churn import churn
-from ingestion.source.generate import TABLES, init_source
+from ingestion.source.generate import init_source
 from tests.conftest import execute, new_stack, query, settings_environment, totes
 
 MISSING_DESIGN = 990_001

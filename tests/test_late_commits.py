@@ -15,8 +15,9 @@ from ingestion.database import preflight
 from ingestion.extract import LOOKBACK
 from ingestion.local_postgres import LocalPostgres
 from ingestion.pipeline import RunReport, run
+from ingestion.source import TABLES
 from ingestion.source.churn import churn, now_utc
-from ingestion.source.generate import TABLES, init_source
+from ingestion.source.generate import init_source
 from tests.conftest import new_stack, query
 
 

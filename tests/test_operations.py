@@ -17,7 +17,8 @@ import boto3
 import pytest
 
 from ingestion.local_postgres import LocalPostgres
-from ingestion.source.generate import TABLES, init_source
+from ingestion.source import TABLES
+from ingestion.source.generate import init_source
 from tests.conftest import S3, execute, new_stack, query, settings_environment, totes
 
 

@@ -19,8 +19,9 @@ from ingestion.database import preflight
 from ingestion.lake import Lake, load_date
 from ingestion.local_postgres import LocalPostgres
 from ingestion.pipeline import RunReport, rebuild, run
+from ingestion.source import TABLES
 from ingestion.source.churn import ChurnResult, churn
-from ingestion.source.generate import TABLES, init_source
+from ingestion.source.generate import init_source
 from tests.conftest import (
     create_database,
     new_stack,

@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from ingestion.local_postgres import LocalPostgres
-from ingestion.source.generate import TABLES, init_source
+from ingestion.source import TABLES
+from ingestion.source.generate import init_source
 from tests.conftest import S3, lake_versions, new_stack, query, settings_environment, totes
 
 OUTAGE_ERROR = (

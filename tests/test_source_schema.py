@@ -11,8 +11,8 @@ from ingestion.config import Settings
 from ingestion.errors import TotesError
 from ingestion.local_postgres import LocalPostgres
 from ingestion.progress import rows_progress
+from ingestion.source import TABLES
 from ingestion.source.generate import (
-    TABLES,
     Sizes,
     build_tables,
     copy_arrow,

@@ -24,7 +24,7 @@ from ingestion.ops.ledger import FinishedRun, Ledger, TableRow
 from ingestion.ops.log import Log, table_counts
 from ingestion.ops.metrics import run_metrics
 from ingestion.run_events import NodeResult, RunEvents, StageResult
-from ingestion.source.generate import TABLES
+from ingestion.source import TABLES
 
 T = TypeVar("T")
 STAGE_COLUMNS = {

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from ingestion.ops.freshness import SLA_MINUTES, breached, lag_seconds
 from ingestion.ops.ledger import Ledger, RunSummary
 from ingestion.quarantine import quarantined_rows
-from ingestion.source.generate import TABLES
+from ingestion.source import TABLES
 
 NEXT_STEP_BY_EXIT_CODE = {
     2: "fix the setting the error names",

@@ -30,26 +30,12 @@ from psycopg2.extensions import cursor as Cursor
 
 from ingestion.errors import TotesError
 from ingestion.progress import rows_progress
+from ingestion.source import TABLES
 
 try:
     import pgpq
 except ImportError:  # no wheel for this platform (see pyproject.toml): COPY sends CSV
     pgpq = None
-
-# Business tables in foreign-key order (parents first). `_prisma_migrations` is not one.
-TABLES = (
-    "address",
-    "counterparty",
-    "currency",
-    "department",
-    "design",
-    "staff",
-    "payment_type",
-    "sales_order",
-    "purchase_order",
-    "transaction",
-    "payment",
-)
 
 SNAPSHOT_START = datetime(2022, 11, 3, 14, 20, 49, 962000)
 SNAPSHOT_END = datetime(2024, 11, 15, 17, 0, 0)
