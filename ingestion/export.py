@@ -13,10 +13,12 @@ copy of a row. The state also names the fact table's generation (its OID): a ful
 renumbers record ids, and then the fact is exported again from the start.
 
 A dim that dbt rebuilt (a new table) is exported whole, unless its content (an md5 computed in
-Postgres) is what the snapshot already holds. One that dbt updated in place (the
-incremental dim_transaction) exports only the rows written since its last export, found by
+Postgres) is what the snapshot already holds. One that dbt updated in place (the incremental
+dim_transaction and deleted_rows) exports only the rows written since its last export, found by
 Postgres' own change marker (the row's xmin), and merges them into the snapshot by primary key:
-a run costs what changed, not what the dim holds.
+a run costs what changed, not what the dim holds. A merge cannot remove rows, so when the
+merged snapshot would hold another number of rows than the table (a row deleted in place), the
+dim is exported whole.
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ PARALLEL_WRITES = 8
 class StarTable:
     name: str
     oid: int  # changes when dbt replaces the table (a full refresh), not when it appends
-    key: str  # the primary key column
+    key: str  # the primary key's first column: a merge by it is exact for deleted_rows too, which
+    # rewrites all its rows when it changes (and a row gone in place is caught by the counts)
     record_id: str | None  # facts only: their increasing surrogate key
 
     @property
@@ -125,12 +128,23 @@ class ParquetZone:
             return
         self._write_parquet(path, data)
 
-    def merge_into_snapshot(self, table: str, changed: pa.Table, key: str) -> None:
-        """Replace the snapshot's rows that `changed` has a newer state of, add the new ones."""
-        path = self.path(table, f"{table}.parquet")
-        held = pq.read_table(path, filesystem=arrow_filesystem(self.fs))
+    def merged_snapshot(self, table: str, changed: pa.Table, key: str) -> pa.Table:
+        """The snapshot with the rows `changed` has a newer state of replaced, and new ones
+        added (not written)."""
+        held = self.snapshot(table)
         kept = held.filter(pc.invert(pc.is_in(held[key], changed[key])))
-        self._write_parquet(path, pa.concat_tables([kept, changed.cast(held.schema)]).sort_by(key))
+        return pa.concat_tables([kept, changed.cast(held.schema)]).sort_by(key)
+
+    def snapshot(self, table: str) -> pa.Table:
+        return pq.read_table(self._snapshot_path(table), filesystem=arrow_filesystem(self.fs))
+
+    def snapshot_rows(self, table: str) -> int:
+        """From the file's footer: no rows are read."""
+        with self.fs.open(self._snapshot_path(table), "rb") as file:
+            return int(pq.ParquetFile(file).metadata.num_rows)
+
+    def _snapshot_path(self, table: str) -> str:
+        return self.path(table, f"{table}.parquet")
 
     def has_snapshot(self, table: str) -> bool:
         return bool(self.fs.exists(self.path(table, f"{table}.parquet")))
@@ -247,10 +261,19 @@ def _export_dim(engine: sa.Engine, zone: ParquetZone, table: StarTable, changed_
     if state is not None and state.table_oid == table.oid and zone.has_snapshot(table.name):
         chunks = list(_read(engine, table, changed_from_xid=state.changed_from_xid))
         if not chunks:
-            return 0  # nothing written since: the snapshot and its state stand
-        zone.merge_into_snapshot(table.name, pa.concat_tables(chunks), table.key)
-        zone.record_exported(table.name, replace(state, changed_from_xid=changed_from))
-        return sum(chunk.num_rows for chunk in chunks)
+            if zone.snapshot_rows(table.name) == _count(engine, table):
+                return 0  # nothing written since: the snapshot and its state stand
+        else:
+            changed = pa.concat_tables(chunks)
+            merged = zone.merged_snapshot(table.name, changed, table.key)
+            if merged.num_rows == _count(engine, table):
+                zone.replace_snapshot(table.name, merged)
+                # the fingerprint was of the snapshot before the merge
+                exported = replace(state, changed_from_xid=changed_from, fingerprint="")
+                zone.record_exported(table.name, exported)
+                return changed.num_rows
+        # rows deleted in place (deleted_rows drops an id restored in totesys): merging cannot
+        # follow them, the counts differ, and the dim is exported whole
     # replaced by dbt (most dims are rebuilt on every build): exported whole, unless its
     # content is what the snapshot holds. A first export has nothing to compare: no
     # fingerprint (scale 100: 2 s for dim_transaction), so the next rebuild is written once more
@@ -264,6 +287,13 @@ def _export_dim(engine: sa.Engine, zone: ParquetZone, table: StarTable, changed_
         ExportState(table_oid=table.oid, changed_from_xid=changed_from, fingerprint=fingerprint),
     )
     return sum(chunk.num_rows for chunk in chunks)
+
+
+def _count(engine: sa.Engine, table: StarTable) -> int:
+    quote = engine.dialect.identifier_preparer.quote_identifier
+    query = sa.text(f"select count(*) from {quote(MARTS_SCHEMA)}.{quote(table.name)}")
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
 
 
 def _fingerprint(engine: sa.Engine, table: StarTable) -> str:

@@ -171,3 +171,19 @@
     {%- endif %}
     {{ return(starts[table]) }}
 {%- endmacro %}
+
+{#- Whether a key snapshot (raw source_keys) was loaded since the last complete build: true
+    when that cannot be known (no window: a first build, a full refresh). deleted_rows changes
+    only then. -#}
+{% macro key_snapshot_arrived() -%}
+    {%- set snapshots = load_relation(source('totesys', 'source_keys')) %}
+    {%- set window = build_window() %}
+    {%- if window is none or snapshots is none %}
+        {{ return(true) }}
+    {%- endif %}
+    {%- set arrived = run_query(
+        "select count(*) from " ~ snapshots
+        ~ " where _lake_load_id::numeric > " ~ window.built_through
+    ).columns[0].values()[0] %}
+    {{ return(arrived > 0) }}
+{%- endmacro %}

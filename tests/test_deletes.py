@@ -4,8 +4,10 @@ their history. Checks run every TOTES_KEY_CHECK_EVERY runs (here 2)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
+import psycopg2
 import pyarrow.parquet as pq
 import pytest
 
@@ -23,7 +25,9 @@ class Deletes:
     runs: list[RunReport]
     payment_id: int
     sales_order_id: int
+    sales_order: dict[str, object]  # the deleted order's row, to restore it
     deleted_after_run: list[list[tuple[object, ...]]]  # deleted_rows after each run
+    oids_after_run: list[list[tuple[object, ...]]]  # deleted_rows' and the current views'
 
 
 def deleted_rows(settings: Settings) -> list[tuple[object, ...]]:
@@ -33,15 +37,36 @@ def deleted_rows(settings: Settings) -> list[tuple[object, ...]]:
     )
 
 
+def relation_oids(settings: Settings) -> list[tuple[object, ...]]:
+    return query(
+        settings.warehouse_url,
+        "select relname, oid from pg_class where relnamespace = 'public'::regnamespace "
+        "and (relname = 'deleted_rows' or relname like 'fact\\_%\\_current') order by 1",
+    )
+
+
+def exported_deleted_rows(settings: Settings) -> set[tuple[object, ...]]:
+    path = Path(settings.processed_url) / "deleted_rows" / "deleted_rows.parquet"
+    return {(row["source_table"], row["source_id"]) for row in pq.read_table(path).to_pylist()}
+
+
 @pytest.fixture(scope="module")
 def deletes(postgres: LocalPostgres, tmp_path_factory: pytest.TempPathFactory) -> Deletes:
     settings = replace(new_stack(postgres, tmp_path_factory.mktemp("deletes")), key_check_every=2)
     preflight(settings)
     init_source(settings.source_url, scale=0.02, seed=13)
     url = settings.source_url
-    runs, seen = [run(settings)], [deleted_rows(settings)]
-    runs.append(run(settings))  # the first key check: nothing deleted yet
-    seen.append(deleted_rows(settings))
+    runs: list[RunReport] = []
+    seen: list[list[tuple[object, ...]]] = []
+    oids: list[list[tuple[object, ...]]] = []
+
+    def run_and_look() -> None:
+        runs.append(run(settings))
+        seen.append(deleted_rows(settings))
+        oids.append(relation_oids(settings))
+
+    run_and_look()
+    run_and_look()  # the first key check: nothing deleted yet
     ((payment_id,),) = query(url, "select max(payment_id) from payment")
     # an order whose payment goes too: payments restrict deleting their transaction's order
     ((sales_order_id, transaction_id),) = query(
@@ -51,6 +76,11 @@ def deletes(postgres: LocalPostgres, tmp_path_factory: pytest.TempPathFactory) -
         "order by 1 limit 1",
         (payment_id,),
     )
+    conn = psycopg2.connect(url)
+    with conn, conn.cursor() as cur:
+        cur.execute("select * from sales_order where sales_order_id = %s", (sales_order_id,))
+        sales_order = dict(zip([c.name for c in cur.description], cur.fetchone(), strict=True))
+    conn.close()
     execute(
         url,
         f"delete from payment where payment_id in ({payment_id}, "
@@ -58,9 +88,8 @@ def deletes(postgres: LocalPostgres, tmp_path_factory: pytest.TempPathFactory) -
         f"delete from sales_order where sales_order_id = {sales_order_id};",
     )
     for _ in range(2):  # the first run is no check run; the second checks
-        runs.append(run(settings))
-        seen.append(deleted_rows(settings))
-    return Deletes(settings, runs, payment_id, sales_order_id, seen)
+        run_and_look()
+    return Deletes(settings, runs, payment_id, sales_order_id, sales_order, seen, oids)
 
 
 def test_deletes_are_found_on_the_next_key_check_only(deletes: Deletes) -> None:
@@ -100,3 +129,38 @@ def test_deleted_rows_are_exported_with_when_they_were_found(deletes: Deletes) -
         deletes.deleted_after_run[-1]
     )
     assert all(row["detected_at"] is not None for row in exported)
+
+
+def test_runs_update_deleted_rows_in_place_so_the_current_views_are_never_dropped(
+    deletes: Deletes,
+) -> None:
+    """A replaced deleted_rows took the current views with it (drop ... cascade) until the
+    build recreated them: the payments API and the dashboard failed for seconds every run."""
+    assert [name for name, _ in deletes.oids_after_run[0]] == [
+        "deleted_rows", "fact_payment_current", "fact_purchase_orders_current",
+        "fact_sales_order_current",
+    ]  # fmt: skip
+    assert all(oids == deletes.oids_after_run[0] for oids in deletes.oids_after_run)
+
+
+# Last in this module: it changes the source and runs again.
+def test_a_row_restored_in_totesys_leaves_deleted_rows_and_the_export(deletes: Deletes) -> None:
+    """The only deleted order comes back with its id: no row is left to merge by, so the
+    export must notice the row that went (its counts) and write deleted_rows whole."""
+    settings = deletes.settings
+    restored = {**deletes.sales_order, "last_updated": datetime.now()}
+    columns, values = ", ".join(restored), ", ".join(["%s"] * len(restored))
+    execute(
+        settings.source_url,
+        f"insert into sales_order ({columns}) values ({values})",
+        tuple(restored.values()),
+    )
+    for _ in range(2):  # the next key check finds it again
+        run(settings)
+    expected = set(deletes.deleted_after_run[-1]) - {("sales_order", deletes.sales_order_id)}
+    assert {table for table, _ in expected} == {"payment"}
+    assert set(deleted_rows(settings)) == expected
+    assert exported_deleted_rows(settings) == expected
+    current = "select 1 from fact_sales_order_current where sales_order_id = %s"
+    assert query(settings.warehouse_url, current, (deletes.sales_order_id,)) == [(1,)]
+    assert relation_oids(settings) == deletes.oids_after_run[0]

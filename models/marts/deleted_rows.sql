@@ -1,26 +1,31 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{% if is_incremental() and key_snapshot_arrived() %}delete from {{ this }}{% endif %}",
+    )
+}}
+
 -- Rows deleted in totesys (hard deletes, which the last_updated cursor cannot see). A key
 -- snapshot (raw source_keys, taken every TOTES_KEY_CHECK_EVERY runs) lists the ids each table
 -- holds; an id that an earlier lake load held and the latest snapshot lacks was deleted. It was
 -- detected by the first snapshot after the last one that still held it. Everything here derives
 -- from raw, so a rebuild from the lake gives the same rows. Nothing is removed: facts keep the
 -- row's versions and dims keep its last state; the fact_*_current views leave it out.
+--
+-- Incremental, so the table is never replaced: the current views read it, and a replaced table
+-- takes the views on it with it (dbt drops the old one with cascade) until they are rebuilt at
+-- the end of the build. Only a new key snapshot changes the rows: then the pre-hook empties the
+-- table and the rows are recomputed, in one transaction (an id restored in totesys leaves it).
+-- Otherwise nothing is written.
 
 {%- set tables = totesys_tables() %}
 {#- source() outside any branch, so dbt records the dependencies while parsing -#}
 {%- set snapshots = source('totesys', 'source_keys') %}
 {%- set raw_tables = {} %}
 {%- for table in tables %}{% do raw_tables.update({table: source('totesys', table)}) %}{% endfor %}
-{#- Only a new key snapshot changes this table: a build with a window (build_window.sql) and no
-    snapshot loaded since keeps the rows it has, instead of scanning every raw table. -#}
-{%- set window = build_window() if load_relation(this) is not none else none %}
-{%- set unchanged = false %}
-{%- if window is not none and load_relation(snapshots) is not none %}
-    {%- set new_snapshots = run_query(
-        "select count(*) from " ~ snapshots
-        ~ " where _lake_load_id::numeric > " ~ window.built_through
-    ).columns[0].values()[0] %}
-    {%- set unchanged = new_snapshots == 0 %}
-{%- endif %}
+{%- set recompute = not is_incremental() or key_snapshot_arrived() %}
 
 
 with
@@ -128,13 +133,12 @@ detected as (
     group by deleted.source_table, deleted.source_id
 )
 
-{% if unchanged %}
-    select * from {{ this }}
-{% else %}
-    select
-        source_table::varchar as source_table,
-        source_id::integer as source_id,
-        -- a lake load id is the unix time the load started
-        (to_timestamp(snapshot_load) at time zone 'UTC')::timestamp as detected_at
-    from detected
-{% endif %}
+select
+    source_table::varchar as source_table,
+    source_id::integer as source_id,
+    -- a lake load id is the unix time the load started
+    (to_timestamp(snapshot_load) at time zone 'UTC')::timestamp as detected_at
+from detected
+{%- if not recompute %}
+    where false  -- no new key snapshot: the rows stand
+{%- endif %}
