@@ -121,7 +121,7 @@ class ParquetZone:
 
     def replace_snapshot(self, table: str, data: pa.Table | None) -> None:
         """The dim's current rows; an empty dim has no snapshot file."""
-        path = self.path(table, f"{table}.parquet")
+        path = self._snapshot_path(table)
         if data is None:
             if self.fs.exists(path):
                 self.fs.rm(path)
@@ -147,7 +147,7 @@ class ParquetZone:
         return self.path(table, f"{table}.parquet")
 
     def has_snapshot(self, table: str) -> bool:
-        return bool(self.fs.exists(self.path(table, f"{table}.parquet")))
+        return bool(self.fs.exists(self._snapshot_path(table)))
 
     def merge_into_days(
         self, table: str, data: pa.Table, record_id: str, pool: ThreadPoolExecutor
