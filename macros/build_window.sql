@@ -174,8 +174,19 @@
 
 {#- Whether a key snapshot (raw source_keys) was loaded since the last complete build: true
     when that cannot be known (no window: a first build, a full refresh). deleted_rows changes
-    only then. -#}
+    only then. Asked by the model and its pre-hook: read once per invocation, kept in the graph
+    like the window. -#}
 {% macro key_snapshot_arrived() -%}
+    {%- if not execute %}
+        {{ return(true) }}
+    {%- endif %}
+    {%- if '_totes_key_snapshot_arrived' not in graph %}
+        {%- do graph.update({'_totes_key_snapshot_arrived': read_key_snapshot_arrived()}) %}
+    {%- endif %}
+    {{ return(graph['_totes_key_snapshot_arrived']) }}
+{%- endmacro %}
+
+{% macro read_key_snapshot_arrived() -%}
     {%- set snapshots = load_relation(source('totesys', 'source_keys')) %}
     {%- set window = build_window() %}
     {%- if window is none or snapshots is none %}
