@@ -27,7 +27,7 @@ from ingestion.quarantine import mirror_to_lake
 from ingestion.retry import with_retries
 from ingestion.run_events import RunEvents, RunReport, StageResult
 from ingestion.source import TABLES
-from ingestion.transform import dbt_build
+from ingestion.transform import DbtWorker, dbt_build, started_dbt
 
 Stage = tuple[str, Callable[[], tuple[dict[str, int], str]]]
 
@@ -41,7 +41,7 @@ def run(settings: Settings, events: RunEvents | None = None) -> RunReport:
     events = events or RunEvents()
     contract = Contract.load()
     check = ContractCheck()
-    with run_lock(settings.warehouse_url):
+    with run_lock(settings.warehouse_url), started_dbt(settings.warehouse_url) as dbt:
 
         def extract_stage() -> tuple[dict[str, int], str]:
             nonlocal check
@@ -77,7 +77,7 @@ def run(settings: Settings, events: RunEvents | None = None) -> RunReport:
             [
                 ("extract", extract_stage),
                 ("fx", fx_stage),
-                *_warehouse_stages(settings, events),
+                *_warehouse_stages(settings, events, dbt),
             ],
             settings,
             events,
@@ -97,7 +97,7 @@ def rebuild(settings: Settings, events: RunEvents | None = None) -> RunReport:
     """Disaster recovery: drop the raw schema and rebuild raw, marts and the processed zone
     from the lake alone (dbt with --full-refresh). The source is not read."""
     events = events or RunEvents()
-    with run_lock(settings.warehouse_url):
+    with run_lock(settings.warehouse_url), started_dbt(settings.warehouse_url) as dbt:
 
         def reset_stage() -> tuple[dict[str, int], str]:
             schemas = [dataset.raw_schema for dataset in RAW_DATASETS]
@@ -108,22 +108,27 @@ def rebuild(settings: Settings, events: RunEvents | None = None) -> RunReport:
         return _run_stages(
             [
                 ("reset", reset_stage),
-                *_warehouse_stages(settings, events, "--full-refresh"),
+                *_warehouse_stages(settings, events, dbt, "--full-refresh"),
             ],
             settings,
             events,
         )
 
 
-def _warehouse_stages(settings: Settings, events: RunEvents, *dbt_args: str) -> list[Stage]:
-    """load -> dbt -> quarantine -> export: everything after the lake."""
+def _warehouse_stages(
+    settings: Settings, events: RunEvents, dbt: DbtWorker | None, *dbt_args: str
+) -> list[Stage]:
+    """load -> dbt (on `dbt`, started with the run) -> quarantine -> export: everything after
+    the lake."""
 
     def load_stage() -> tuple[dict[str, int], str]:
         schemas = ", ".join(dataset.raw_schema for dataset in RAW_DATASETS)
         return load(settings.lake_url, settings.warehouse_url), schemas
 
     def dbt_stage() -> tuple[dict[str, int], str]:
-        summary = dbt_build(settings.warehouse_url, *dbt_args, on_nodes=events.dbt_nodes)
+        summary = dbt_build(
+            settings.warehouse_url, *dbt_args, on_nodes=events.dbt_nodes, worker=dbt
+        )
         return {}, f"{summary.passed} models, seeds and tests passed, {summary.warned} warned"
 
     def quarantine_stage() -> tuple[dict[str, int], str]:

@@ -1,22 +1,39 @@
-"""Transform: `dbt build` (seeds, models, data tests) in-process, against the warehouse.
+"""Transform: `dbt build` (seeds, models, data tests) against the warehouse.
 
 profiles.yml reads TOTES_WAREHOUSE_URL, so totes runs dbt exactly as a user would from the CLI.
+
+A run starts dbt early (`started_dbt`): a child process imports dbt and parses the project, about
+5 s of CPU, on the second core while extract and load run on the first, then builds when the
+run asks it to. On Linux the kernel kills that child when the run's process dies, even by
+SIGKILL, so a killed run never leaves a build behind it. Elsewhere dbt runs in-process.
 """
 
 from __future__ import annotations
 
+import ctypes
+import multiprocessing
 import os
+import signal
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
-
-from dbt.cli.main import dbtRunner, dbtRunnerResult
+from typing import TYPE_CHECKING, Any
 
 from ingestion.errors import TotesError
 from ingestion.run_events import NodeResult
 
+if TYPE_CHECKING:  # dbt takes 3 s to import: only where it runs
+    from dbt.cli.main import dbtRunnerResult
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+# Unit tests belong to CI: they need their parents built, and prove logic, not data.
+# --no-write-json: the run keeps the results itself (ledger); rewriting manifest.json and
+# run_results.json costs every run half a second
+PR_SET_PDEATHSIG = 1  # linux/prctl.h: the signal a process gets when its parent dies
+BUILD = ("build", "--exclude-resource-type", "unit_test", "--quiet", "--no-write-json")
 
 
 @dataclass(frozen=True)
@@ -25,10 +42,25 @@ class BuildSummary:
     warned: int
 
 
-def run_dbt(warehouse_url: str, *args: str, project_dir: Path = PROJECT_DIR) -> dbtRunnerResult:
-    """Invoke one dbt command (`run_dbt(url, "test", "--select", ...)`) on this project."""
+@dataclass(frozen=True)
+class BuildOutcome:
+    """What a build did, in a form that crosses a process boundary."""
+
+    nodes: list[NodeResult]
+    failed: list[str]  # "<model or test>: <first line of its message>"
+    success: bool
+    error: str | None  # dbt could not run at all
+
+
+def run_dbt(
+    warehouse_url: str, *args: str, project_dir: Path = PROJECT_DIR, manifest: Any = None
+) -> dbtRunnerResult:
+    """Invoke one dbt command (`run_dbt(url, "test", "--select", ...)`) on this project;
+    `manifest`, a parsed project, spares dbt parsing it again."""
+    from dbt.cli.main import dbtRunner
+
     with _environment(TOTES_WAREHOUSE_URL=warehouse_url, DO_NOT_TRACK="1"):
-        return dbtRunner().invoke(
+        return dbtRunner(manifest=manifest).invoke(
             [*args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
         )
 
@@ -37,40 +69,113 @@ def dbt_build(
     warehouse_url: str,
     *args: str,
     on_nodes: Callable[[list[NodeResult]], None] = lambda _: None,
+    worker: DbtWorker | None = None,
 ) -> BuildSummary:
-    """Run `dbt build` without unit tests; raise naming every failed model or test. `on_nodes`
-    gets every node's result first, also when the build failed.
+    """Run `dbt build` without unit tests (on `worker`, if given); raise naming every failed
+    model or test. `on_nodes` gets every node's result first, also when the build failed."""
+    outcome = worker.build(*args) if worker else _build(warehouse_url, args)
+    if outcome.error is not None:
+        raise TotesError(f"dbt build could not run: {outcome.error}")
+    on_nodes(outcome.nodes)
+    if outcome.failed or not outcome.success:
+        details = "; ".join(outcome.failed) or "see the dbt log above"
+        raise TotesError(f"dbt build failed: {details}")
+    warned = sum(1 for n in outcome.nodes if n.status == "warn")
+    return BuildSummary(passed=len(outcome.nodes) - warned, warned=warned)
 
-    Unit tests belong to CI: they need their parents built, and prove logic, not data.
-    """
-    # --no-write-json: the run keeps the results itself (ledger); rewriting manifest.json and
-    # run_results.json costs every run half a second
-    result = run_dbt(
-        warehouse_url,
-        "build", "--exclude-resource-type", "unit_test", "--quiet", "--no-write-json", *args,
-    )  # fmt: skip
+
+def _build(warehouse_url: str, args: tuple[str, ...], manifest: Any = None) -> BuildOutcome:
+    result = run_dbt(warehouse_url, *BUILD, *args, manifest=manifest)
     if result.exception is not None:
-        raise TotesError(f"dbt build could not run: {result.exception}")
-    nodes = list(result.result or [])
-    on_nodes(
-        [
-            NodeResult(
-                unique_id=n.node.unique_id,
-                resource_type=str(n.node.resource_type),
-                status=str(n.status),
-                seconds=float(n.execution_time or 0),
-                failures=n.failures,
-                message=(n.message or "").splitlines()[0] if n.message else "",
-            )
-            for n in nodes
-        ]
-    )
-    failed = [n for n in nodes if str(n.status) in ("error", "fail")]
-    if failed or not result.success:
-        details = "; ".join(f"{n.node.name}: {(n.message or '').splitlines()[0]}" for n in failed)
-        raise TotesError(f"dbt build failed: {details or 'see the dbt log above'}")
-    warned = sum(1 for n in nodes if str(n.status) == "warn")
-    return BuildSummary(passed=len(nodes) - warned, warned=warned)
+        return BuildOutcome([], [], False, str(result.exception))
+    nodes, failed = [], []
+    for done in result.result or []:
+        node = NodeResult(
+            unique_id=done.node.unique_id,
+            resource_type=str(done.node.resource_type),
+            status=str(done.status),
+            seconds=float(done.execution_time or 0),
+            failures=done.failures,
+            message=(done.message or "").split("\n")[0],
+        )
+        nodes.append(node)
+        if node.status in ("error", "fail"):
+            failed.append(f"{done.node.name}: {node.message}")
+    return BuildOutcome(nodes, failed, bool(result.success), None)
+
+
+class DbtWorker:
+    """dbt in a child process, imported and with the project parsed before it is asked to
+    build. Ask it with `build`; `close` ends it."""
+
+    def __init__(self, warehouse_url: str) -> None:
+        context = multiprocessing.get_context("fork")  # inherits what the run has imported
+        self._requests, child_end = context.Pipe()
+        self._process = context.Process(
+            target=_serve,
+            args=(child_end, self._requests, warehouse_url, os.getpid()),
+            name="dbt",
+            daemon=True,
+        )
+        self._process.start()
+        child_end.close()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    def build(self, *args: str) -> BuildOutcome:
+        try:
+            self._requests.send(args)
+            outcome: BuildOutcome = self._requests.recv()
+        except (EOFError, OSError) as error:
+            self._process.join(timeout=5)
+            raise TotesError(
+                f"the dbt process ended during the build (exit code {self._process.exitcode})"
+            ) from error
+        return outcome
+
+    def close(self) -> None:
+        self._requests.close()  # the child reads end-of-file and exits
+        self._process.join(timeout=5)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+
+
+@contextmanager
+def started_dbt(warehouse_url: str) -> Iterator[DbtWorker | None]:
+    """A DbtWorker for the duration of a run, on Linux; None (dbt in-process) elsewhere."""
+    if not sys.platform.startswith("linux"):
+        yield None
+        return
+    worker = DbtWorker(warehouse_url)
+    try:
+        yield worker
+    finally:
+        worker.close()
+
+
+def _serve(requests: Connection, runs_end: Connection, warehouse_url: str, parent: int) -> None:
+    """The child: parse, then answer build requests until the run closes the pipe."""
+    runs_end.close()  # the fork's copy: the run's own closing must reach this process as EOF
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the run died before prctl took effect
+        os._exit(1)
+    try:
+        parsed = run_dbt(warehouse_url, "parse", "--quiet", "--no-write-json")
+        # a project that does not parse: the build parses it again and reports why
+        manifest = parsed.result if parsed.success else None
+        while True:
+            try:
+                args = requests.recv()
+            except EOFError:
+                return
+            # a parsed project serves one build: dbt keeps per-build state in it (the graph)
+            requests.send(_build(warehouse_url, args, manifest))
+            manifest = None
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the run reports it
+        return
 
 
 @contextmanager

@@ -5,7 +5,9 @@ run. It starts `python -m tests.crash_child` once, with the stack's settings in 
 That process imports totes (with dbt and dlt) and then forks a child per killed run. Each child
 is a real, separate process with its own connections and files, killed by SIGKILL as the OOM
 killer or a stopped ECS task would kill it. Forking spares each run the 4 s of imports; the kill
-point is armed in that child only.
+point is armed in that child only. The run's dbt process (forked by the run, so armed too) is
+killed with it: a kill point SIGKILLs the run's whole process group, as stopping the container
+would.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def arm(kill_at: str) -> None:
         nonlocal calls
         calls += 1
         if calls == int(nth):
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.killpg(os.getpgrp(), signal.SIGKILL)  # the run and its dbt process
         return original(*args, **kwargs)
 
     setattr(owner, name, killing)
@@ -89,7 +91,10 @@ class KillableRuns:
 
 def serve() -> None:
     """Answer each request line on stdin with how its killed run ended, as a line on stdout."""
-    from ingestion import cli, pipeline  # noqa: F401  (imported once, inherited by every child)
+    # imported once, inherited by every child (dbt too, which a run imports in its dbt process)
+    import dbt.cli.main  # noqa: F401
+
+    from ingestion import cli, pipeline  # noqa: F401
 
     for line in sys.stdin:
         request = json.loads(line)
@@ -119,6 +124,7 @@ def _fork_run(kill_at: str, timeout: float) -> tuple[int, str]:
 def _run_in_child(kill_at: str, output: int) -> None:
     code = 1
     try:
+        os.setpgid(0, 0)  # a group of its own: a kill point kills this run, not the server
         os.dup2(output, 1)
         os.dup2(output, 2)
         arm(kill_at)
