@@ -229,18 +229,22 @@ def _pipeline(command: str) -> None:
     except Exception as error:  # still a failed run: ledger (if it can), metrics, alert
         _monitor(command, settings, started_at).close(error)
         raise
-    monitor = _monitor(command, settings, started_at)
-    from ingestion.pipeline import rebuild, run
+    from ingestion.transform import started_dbt
 
-    source = "lake" if command == "rebuild" else describe(settings.source_url)
-    monitor.log.info(f"totes {command}: {source} -> {describe(settings.warehouse_url)}")
-    monitor.open()
-    work = rebuild if command == "rebuild" else run
-    try:
-        report = work(settings, monitor)
-    except BaseException as error:
-        monitor.close(error)
-        raise
+    # dbt's process first: it imports dbt on the second core while this one imports the rest
+    with started_dbt() as dbt:
+        monitor = _monitor(command, settings, started_at)
+        from ingestion.pipeline import rebuild, run
+
+        source = "lake" if command == "rebuild" else describe(settings.source_url)
+        monitor.log.info(f"totes {command}: {source} -> {describe(settings.warehouse_url)}")
+        monitor.open()
+        work = rebuild if command == "rebuild" else run
+        try:
+            report = work(settings, monitor, dbt)
+        except BaseException as error:
+            monitor.close(error)
+            raise
     monitor.close(None)
     monitor.log.info(f"done in {report.seconds:.1f} s", seconds=round(report.seconds, 3))
 

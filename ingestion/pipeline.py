@@ -10,7 +10,8 @@ The FX rates are an extra: when their API fails, the run warns and goes on witho
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 
 from ingestion.compaction import compact
@@ -32,16 +33,19 @@ from ingestion.transform import DbtWorker, dbt_build, started_dbt
 Stage = tuple[str, Callable[[], tuple[dict[str, int], str]]]
 
 
-def run(settings: Settings, events: RunEvents | None = None) -> RunReport:
+def run(
+    settings: Settings, events: RunEvents | None = None, dbt: DbtWorker | None = None
+) -> RunReport:
     """Run every stage once, holding the warehouse's run lock. Any failure raises; the next run
     picks up where this one stopped. Raises ContractViolation at the end if a table was left out.
+    dbt builds on `dbt` (see `_locked`).
 
     Call `ingestion.database.preflight` first for a clear error when a database is unreachable.
     """
     events = events or RunEvents()
     contract = Contract.load()
     check = ContractCheck()
-    with run_lock(settings.warehouse_url), started_dbt(settings.warehouse_url) as dbt:
+    with _locked(settings, dbt) as dbt:
 
         def extract_stage() -> tuple[dict[str, int], str]:
             nonlocal check
@@ -93,11 +97,13 @@ def run(settings: Settings, events: RunEvents | None = None) -> RunReport:
     return report
 
 
-def rebuild(settings: Settings, events: RunEvents | None = None) -> RunReport:
+def rebuild(
+    settings: Settings, events: RunEvents | None = None, dbt: DbtWorker | None = None
+) -> RunReport:
     """Disaster recovery: drop the raw schema and rebuild raw, marts and the processed zone
     from the lake alone (dbt with --full-refresh). The source is not read."""
     events = events or RunEvents()
-    with run_lock(settings.warehouse_url), started_dbt(settings.warehouse_url) as dbt:
+    with _locked(settings, dbt) as dbt:
 
         def reset_stage() -> tuple[dict[str, int], str]:
             schemas = [dataset.raw_schema for dataset in RAW_DATASETS]
@@ -113,6 +119,18 @@ def rebuild(settings: Settings, events: RunEvents | None = None) -> RunReport:
             settings,
             events,
         )
+
+
+@contextmanager
+def _locked(settings: Settings, dbt: DbtWorker | None) -> Iterator[DbtWorker | None]:
+    """The run lock held, and dbt's process (`dbt`, started by the caller, or one of its own)
+    parsing the project meanwhile: only after the lock, so a run that is skipped never writes
+    to dbt's target folder."""
+    with run_lock(settings.warehouse_url), ExitStack() as owned:
+        worker = dbt or owned.enter_context(started_dbt())
+        if worker is not None:
+            worker.parse(settings.warehouse_url)
+        yield worker
 
 
 def _warehouse_stages(

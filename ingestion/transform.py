@@ -2,10 +2,11 @@
 
 profiles.yml reads TOTES_WAREHOUSE_URL, so totes runs dbt exactly as a user would from the CLI.
 
-A run starts dbt early (`started_dbt`): a child process imports dbt and parses the project, about
-5 s of CPU, on the second core while extract and load run on the first, then builds when the
-run asks it to. On Linux the kernel kills that child when the run's process dies, even by
-SIGKILL, so a killed run never leaves a build behind it. Elsewhere dbt runs in-process.
+A run starts dbt first (`started_dbt`): a child process imports dbt (3 s of CPU) and, once the
+run holds its lock, parses the project (1.5 s), on the second core while the run starts and
+extracts and loads on the first; then it builds when the run asks it to. On Linux the kernel
+kills that child when the run's process dies, even by SIGKILL, so a killed run never leaves a
+build behind it. Elsewhere dbt runs in-process.
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ if TYPE_CHECKING:  # dbt takes 3 s to import: only where it runs
     from dbt.cli.main import dbtRunnerResult
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+PR_SET_PDEATHSIG = 1  # linux/prctl.h: the signal a process gets when its parent dies
 # Unit tests belong to CI: they need their parents built, and prove logic, not data.
 # --no-write-json: the run keeps the results itself (ledger); rewriting manifest.json and
 # run_results.json costs every run half a second
-PR_SET_PDEATHSIG = 1  # linux/prctl.h: the signal a process gets when its parent dies
 BUILD = ("build", "--exclude-resource-type", "unit_test", "--quiet", "--no-write-json")
 
 
@@ -73,7 +74,7 @@ def dbt_build(
 ) -> BuildSummary:
     """Run `dbt build` without unit tests (on `worker`, if given); raise naming every failed
     model or test. `on_nodes` gets every node's result first, also when the build failed."""
-    outcome = worker.build(*args) if worker else _build(warehouse_url, args)
+    outcome = worker.build(warehouse_url, *args) if worker else _build(warehouse_url, args)
     if outcome.error is not None:
         raise TotesError(f"dbt build could not run: {outcome.error}")
     on_nodes(outcome.nodes)
@@ -105,15 +106,15 @@ def _build(warehouse_url: str, args: tuple[str, ...], manifest: Any = None) -> B
 
 
 class DbtWorker:
-    """dbt in a child process, imported and with the project parsed before it is asked to
-    build. Ask it with `build`; `close` ends it."""
+    """dbt in a child process: it imports dbt at once, parses the project when asked
+    (`parse`), then builds on that parse (`build`). `close` ends it."""
 
-    def __init__(self, warehouse_url: str) -> None:
+    def __init__(self) -> None:
         context = multiprocessing.get_context("fork")  # inherits what the run has imported
         self._requests, child_end = context.Pipe()
         self._process = context.Process(
             target=_serve,
-            args=(child_end, self._requests, warehouse_url, os.getpid()),
+            args=(child_end, self._requests, os.getpid()),
             name="dbt",
             daemon=True,
         )
@@ -124,15 +125,16 @@ class DbtWorker:
     def pid(self) -> int | None:
         return self._process.pid
 
-    def build(self, *args: str) -> BuildOutcome:
+    def parse(self, warehouse_url: str) -> None:
+        """Start parsing the project; returns at once. A build without it parses first."""
+        self._send(("parse", warehouse_url))
+
+    def build(self, warehouse_url: str, *args: str) -> BuildOutcome:
+        self._send(("build", warehouse_url, args))
         try:
-            self._requests.send(args)
             outcome: BuildOutcome = self._requests.recv()
         except (EOFError, OSError) as error:
-            self._process.join(timeout=5)
-            raise TotesError(
-                f"the dbt process ended during the build (exit code {self._process.exitcode})"
-            ) from error
+            raise self._ended() from error
         return outcome
 
     def close(self) -> None:
@@ -142,38 +144,60 @@ class DbtWorker:
             self._process.kill()
             self._process.join()
 
+    def _send(self, request: tuple[Any, ...]) -> None:
+        try:
+            self._requests.send(request)
+        except OSError as error:  # the child is gone: its end of the pipe is closed
+            raise self._ended() from error
+
+    def _ended(self) -> TotesError:
+        self._process.join(timeout=5)
+        return TotesError(
+            f"the dbt process ended during the run (exit code {self._process.exitcode})"
+        )
+
 
 @contextmanager
-def started_dbt(warehouse_url: str) -> Iterator[DbtWorker | None]:
-    """A DbtWorker for the duration of a run, on Linux; None (dbt in-process) elsewhere."""
+def started_dbt() -> Iterator[DbtWorker | None]:
+    """A DbtWorker until the end of the block, on Linux; None (dbt in-process) elsewhere."""
     if not sys.platform.startswith("linux"):
         yield None
         return
-    worker = DbtWorker(warehouse_url)
+    worker = DbtWorker()
     try:
         yield worker
     finally:
         worker.close()
 
 
-def _serve(requests: Connection, runs_end: Connection, warehouse_url: str, parent: int) -> None:
-    """The child: parse, then answer build requests until the run closes the pipe."""
+def _serve(requests: Connection, runs_end: Connection, parent: int) -> None:
+    """The child: import dbt, then answer requests until the run closes the pipe."""
     runs_end.close()  # the fork's copy: the run's own closing must reach this process as EOF
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the run died before prctl took effect
         os._exit(1)
+    # dbt's static parser runs on a Rust (rayon) thread pool, and a fork copies the pool without
+    # its threads: after a parent had parsed in-process, parsing here waited forever. Jinja
+    # parses the same models (a full parse took as long either way; partial parses stay valid)
+    os.environ["DBT_STATIC_PARSER"] = "false"
     try:
-        parsed = run_dbt(warehouse_url, "parse", "--quiet", "--no-write-json")
-        # a project that does not parse: the build parses it again and reports why
-        manifest = parsed.result if parsed.success else None
+        import dbt.cli.main  # noqa: F401  (the 3 s this process exists for)
+
+        manifest = None
         while True:
             try:
-                args = requests.recv()
+                request = requests.recv()
             except EOFError:
                 return
-            # a parsed project serves one build: dbt keeps per-build state in it (the graph)
-            requests.send(_build(warehouse_url, args, manifest))
-            manifest = None
+            if request[0] == "parse":
+                parsed = run_dbt(request[1], "parse", "--quiet", "--no-write-json")
+                # a project that does not parse: the build parses it again and says why
+                manifest = parsed.result if parsed.success else None
+            else:
+                _, warehouse_url, args = request
+                requests.send(_build(warehouse_url, args, manifest))
+                # a parse serves one build: dbt keeps per-build state in it (the graph)
+                manifest = None
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the run reports it
         return
 
