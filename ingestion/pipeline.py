@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from ingestion.compaction import compact
@@ -28,7 +28,7 @@ from ingestion.quarantine import mirror_to_lake
 from ingestion.retry import with_retries
 from ingestion.run_events import RunEvents, RunReport, StageResult
 from ingestion.source import TABLES
-from ingestion.transform import DbtWorker, dbt_build, started_dbt
+from ingestion.transform import DbtWorker, dbt_build
 
 Stage = tuple[str, Callable[[], tuple[dict[str, int], str]]]
 
@@ -38,14 +38,14 @@ def run(
 ) -> RunReport:
     """Run every stage once, holding the warehouse's run lock. Any failure raises; the next run
     picks up where this one stopped. Raises ContractViolation at the end if a table was left out.
-    dbt builds on `dbt` (see `_locked`).
+    dbt builds in `dbt`'s process (see ingestion.transform.started_dbt), or else in this one.
 
     Call `ingestion.database.preflight` first for a clear error when a database is unreachable.
     """
     events = events or RunEvents()
     contract = Contract.load()
     check = ContractCheck()
-    with _locked(settings, dbt) as dbt:
+    with _locked(settings, dbt):
 
         def extract_stage() -> tuple[dict[str, int], str]:
             nonlocal check
@@ -101,9 +101,10 @@ def rebuild(
     settings: Settings, events: RunEvents | None = None, dbt: DbtWorker | None = None
 ) -> RunReport:
     """Disaster recovery: drop the raw schema and rebuild raw, marts and the processed zone
-    from the lake alone (dbt with --full-refresh). The source is not read."""
+    from the lake alone (dbt with --full-refresh, in `dbt`'s process or this one). The source
+    is not read."""
     events = events or RunEvents()
-    with _locked(settings, dbt) as dbt:
+    with _locked(settings, dbt):
 
         def reset_stage() -> tuple[dict[str, int], str]:
             schemas = [dataset.raw_schema for dataset in RAW_DATASETS]
@@ -122,21 +123,19 @@ def rebuild(
 
 
 @contextmanager
-def _locked(settings: Settings, dbt: DbtWorker | None) -> Iterator[DbtWorker | None]:
-    """The run lock held, and dbt's process (`dbt`, started by the caller, or one of its own)
-    parsing the project meanwhile: only after the lock, so a run that is skipped never writes
-    to dbt's target folder."""
-    with run_lock(settings.warehouse_url), ExitStack() as owned:
-        worker = dbt or owned.enter_context(started_dbt())
-        if worker is not None:
-            worker.parse(settings.warehouse_url)
-        yield worker
+def _locked(settings: Settings, dbt: DbtWorker | None) -> Iterator[None]:
+    """The run lock held, and `dbt` parsing the project meanwhile: only after the lock, so a
+    run that is skipped never writes to dbt's target folder."""
+    with run_lock(settings.warehouse_url):
+        if dbt is not None:
+            dbt.parse(settings.warehouse_url)
+        yield
 
 
 def _warehouse_stages(
     settings: Settings, events: RunEvents, dbt: DbtWorker | None, *dbt_args: str
 ) -> list[Stage]:
-    """load -> dbt (on `dbt`, started with the run) -> quarantine -> export: everything after
+    """load -> dbt (in `dbt`'s process, if given) -> quarantine -> export: everything after
     the lake."""
 
     def load_stage() -> tuple[dict[str, int], str]:

@@ -2,16 +2,18 @@
 
 profiles.yml reads TOTES_WAREHOUSE_URL, so totes runs dbt exactly as a user would from the CLI.
 
-A run starts dbt first (`started_dbt`): a child process imports dbt (3 s of CPU) and, once the
-run holds its lock, parses the project (1.5 s), on the second core while the run starts and
-extracts and loads on the first; then it builds when the run asks it to. On Linux the kernel
-kills that child when the run's process dies, even by SIGKILL, so a killed run never leaves a
-build behind it. Elsewhere dbt runs in-process.
+`totes run` starts dbt's process before anything else (`started_dbt`): the child imports dbt
+(3 s of CPU) and, once the run holds its lock, parses the project (1.5 s), on the second core
+while the run starts, extracts and loads on the first; then it builds when the run asks. On
+Linux the kernel kills that child when the run's process dies, even by SIGKILL, so a killed run
+never leaves a build behind it. Elsewhere, and for a `pipeline.run` given no DbtWorker, dbt
+runs in-process.
 """
 
 from __future__ import annotations
 
 import ctypes
+import gc
 import multiprocessing
 import os
 import signal
@@ -173,6 +175,9 @@ def started_dbt() -> Iterator[DbtWorker | None]:
 def _serve(requests: Connection, runs_end: Connection, parent: int) -> None:
     """The child: import dbt, then answer requests until the run closes the pipe."""
     runs_end.close()  # the fork's copy: the run's own closing must reach this process as EOF
+    # what the fork copied is never collected here: left to the collector, every full
+    # collection would walk it, and touch (copy) each page it lives on
+    gc.freeze()
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the run died before prctl took effect
         os._exit(1)

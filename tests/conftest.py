@@ -12,9 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-# Every pipeline run forks its dbt process from this one (ingestion.transform.DbtWorker): with
-# dbt imported here, once per worker, no run's child imports it again (3 s of CPU each)
-import dbt.cli.main  # noqa: F401
 import psycopg2
 import pyarrow.dataset as ds
 import pytest

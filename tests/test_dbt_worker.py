@@ -1,5 +1,6 @@
-"""The run's dbt process (ingestion.transform.DbtWorker): it builds what an in-process dbt would
-(every pipeline test runs through it), and it never outlives the run that started it."""
+"""The run's dbt process (ingestion.transform.DbtWorker), which `totes run` builds in: it never
+outlives the run that started it. What it builds is checked by every test that runs `totes`
+(the crash harness's runs among them); tests that call `pipeline.run` build in-process."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pytest
 from ingestion.config import Settings
 from ingestion.errors import TotesError
 from ingestion.pipeline import run
-from ingestion.transform import DbtWorker, dbt_build
+from ingestion.transform import DbtWorker, dbt_build, started_dbt
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="dbt runs in-process outside Linux"
@@ -74,8 +75,8 @@ def test_the_dbt_process_dies_with_a_sigkilled_run(stack: Settings) -> None:
 
 def test_a_run_that_fails_before_dbt_leaves_no_dbt_process(stack: Settings) -> None:
     missing_source = replace(stack, source_url=stack.source_url + "_missing")
-    with pytest.raises(Exception, match="does not exist"):
-        run(missing_source)
+    with pytest.raises(Exception, match="does not exist"), started_dbt() as dbt:
+        run(missing_source, dbt=dbt)
     assert multiprocessing.active_children() == []
 
 
