@@ -119,7 +119,7 @@ class Bench:
 
 class _TreeMemory:
     """The peak of a process's RSS plus its descendants', sampled every 50 ms while in the
-    `with` block (pages shared after a fork count twice: an overestimate, never an under)."""
+    `with` block. Pages a fork shares count twice: the figure may overstate, never understate."""
 
     def __init__(self, pid: int) -> None:
         self.pid, self.peak_mib = pid, 0.0
