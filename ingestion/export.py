@@ -149,12 +149,23 @@ class ParquetZone:
     def has_snapshot(self, table: str) -> bool:
         return bool(self.fs.exists(self._snapshot_path(table)))
 
+    def day_files(self, table: str) -> set[str]:
+        """The paths of a fact's day files, from one listing."""
+        return {path for path in self.fs.find(self.path(table)) if path.endswith(PARTITION_FILE)}
+
     def merge_into_days(
-        self, table: str, data: pa.Table, record_id: str, pool: ThreadPoolExecutor
+        self,
+        table: str,
+        data: pa.Table,
+        record_id: str,
+        pool: ThreadPoolExecutor,
+        day_files: set[str] | None = None,
     ) -> list[Future[None]]:
         """Add fact records to their day's file (hive partition by PARTITION_COLUMN). Days are
         independent files, so they are written in parallel on `pool` (on S3 each is a round
-        trip); the caller waits for the futures before merging more records into the same days."""
+        trip); the caller waits for the futures before merging more records into the same days.
+        `day_files`, if given, is `day_files(table)`, kept up to date here; without it, each
+        day's file is looked up (on S3 a HEAD and a LIST request), which suits a few days."""
         data = data.sort_by(PARTITION_COLUMN)  # then each day is one slice, not a filter
         per_day = pc.value_counts(data.column(PARTITION_COLUMN))  # in order of appearance
         counts = per_day.field("counts").to_pylist()
@@ -166,11 +177,14 @@ class ParquetZone:
         def merge(day: date) -> None:
             path = self.path(table, f"{PARTITION_COLUMN}={day.isoformat()}", PARTITION_FILE)
             new = data.slice(*slices[day]).drop([PARTITION_COLUMN])
-            if self.fs.exists(path):
+            written = path in day_files if day_files is not None else self.fs.exists(path)
+            if written:
                 held = pq.read_table(path, filesystem=arrow_filesystem(self.fs))
                 new = new.filter(pc.invert(pc.is_in(new[record_id], held[record_id])))
                 new = pa.concat_tables([held, new.cast(held.schema)])
             self._write_parquet(path, new.sort_by(record_id))
+            if day_files is not None:
+                day_files.add(path)
 
         return [pool.submit(merge, day) for day in slices]
 
@@ -235,11 +249,14 @@ def _export_fact(engine: sa.Engine, zone: ParquetZone, table: StarTable) -> int:
         state = None
     after = state.last_record_id if state else 0
     rows, last = 0, after
+    # a first export writes every day: one listing beats looking up each day's file (moto's
+    # S3 at scale 0.05: 11 s against 26 s); later runs touch a few days
+    day_files = zone.day_files(table.name) if after == 0 else None
     with ThreadPoolExecutor(max_workers=PARALLEL_WRITES) as pool:
         writing: list[Future[None]] = []
         for chunk in _read(engine, table, after):  # read while the chunk before is written
             _wait_for(writing)  # a day may be in two chunks: one merge into it at a time
-            writing = zone.merge_into_days(table.name, chunk, table.record_id, pool)
+            writing = zone.merge_into_days(table.name, chunk, table.record_id, pool, day_files)
             rows += chunk.num_rows
             last = max(last, pc.max(chunk.column(table.record_id)).as_py())
         _wait_for(writing)

@@ -7,6 +7,7 @@ once with the lake and processed zone in local folders, once in S3 buckets (moto
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -14,8 +15,10 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
+from ingestion import copy_out
 from ingestion.config import Settings
 from ingestion.database import preflight
+from ingestion.export import export
 from ingestion.lake import Lake, load_date
 from ingestion.local_postgres import LocalPostgres
 from ingestion.pipeline import RunReport, rebuild, run
@@ -208,6 +211,27 @@ def test_processed_zone_holds_every_fact_row_once_and_current_dims(history: Hist
     assert sorted(record_ids) == [f[0] for f in all_facts(history.settings)]
     dim = zone_dataset(processed, "dim_currency", "dim_currency.parquet").to_table()
     assert dim.num_rows == 3
+
+
+@pytest.mark.parametrize("history", ["local"], indirect=True)
+def test_a_first_export_in_chunks_after_one_cut_short_writes_each_record_once(
+    history: History, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A first export reads a fact in day order, in chunks, so a day can span two chunks: the
+    # second merges into the file the first wrote. Before it here, a first export was cut
+    # short: half the days written, no export state. Chunks of one row split every busy day.
+    wh = history.settings.warehouse_url
+    busy = "select last_updated_date from fact_sales_order group by 1 having count(*) > 1"
+    assert query(wh, busy)
+    processed = tmp_path / "processed"
+    written = sorted((Path(history.settings.processed_url) / "fact_sales_order").glob("*=*"))
+    for day in written[::2]:
+        shutil.copytree(day, processed / "fact_sales_order" / day.name)
+    monkeypatch.setattr(copy_out, "BATCH_ROWS", 1)
+    export(wh, str(processed))
+    facts = zone_dataset(str(processed), "fact_sales_order", partitioning="hive")
+    record_ids = facts.to_table(columns=["sales_record_id"]).column(0).to_pylist()
+    assert sorted(record_ids) == [f[0] for f in all_facts(history.settings)]
 
 
 # local zones only: the S3 scenario's rebuild already reads every load back from S3
