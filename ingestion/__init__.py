@@ -1,7 +1,10 @@
 """totes: totesys -> parquet lake -> star-schema warehouse -> processed parquet."""
 
 import os
+from pathlib import Path
 
 # No usage telemetry from the libraries we drive, whichever entry point imports us first.
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# dlt's settings folder: totes's own, with an empty secrets.toml (see the file for why)
+os.environ.setdefault("DLT_PROJECT_DIR", str(Path(__file__).with_name("dlt_project")))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,3 +69,15 @@ def test_urls_are_redacted_described_and_given_the_one_driver() -> None:
     assert describe(URL) == "db.example.com:6543/totesys"
     assert sqlalchemy_url(URL) == "postgresql+psycopg2://reader:p4ss@db.example.com:6543/totesys"
     assert scrub("failed for reader:p4ss", URL) == "failed for reader:***"
+
+
+def test_dlt_reads_totes_settings_folder_and_never_imports_streamlit(tmp_path: Path) -> None:
+    # With no secrets.toml to read, dlt imports streamlit (0.6 s a run) to look for its secrets.
+    # A fresh process, in a folder with no .dlt of its own, as `totes run` starts.
+    env = {k: v for k, v in os.environ.items() if k != "DLT_PROJECT_DIR"}
+    looked_up = subprocess.run(
+        [sys.executable, "-c", "import sys, ingestion, dlt; dlt.secrets.get('totes.nothing'); "
+         "print('streamlit' in sys.modules)"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert looked_up.stdout.strip() == "False"
