@@ -37,6 +37,10 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h: the signal a process gets when its parent
 # --no-write-json: the run keeps the results itself (ledger); rewriting manifest.json and
 # run_results.json costs every run half a second
 BUILD = ("build", "--exclude-resource-type", "unit_test", "--quiet", "--no-write-json")
+# A run's dbt.log keeps dbt's info lines (each node's start, result and error) but not every SQL
+# statement: those debug lines cost a build 0.7 s of CPU (dbt stage at scale 1, median of five
+# runs each: 5.5 s against 4.8 s) and 3 MB of log. DBT_LOG_LEVEL_FILE=debug brings them back.
+FILE_LOG_LEVEL = "info"
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,8 @@ def dbt_build(
 
 
 def _build(warehouse_url: str, args: tuple[str, ...], manifest: Any = None) -> BuildOutcome:
-    result = run_dbt(warehouse_url, *BUILD, *args, manifest=manifest)
+    file_log = () if "DBT_LOG_LEVEL_FILE" in os.environ else ("--log-level-file", FILE_LOG_LEVEL)
+    result = run_dbt(warehouse_url, *BUILD, *file_log, *args, manifest=manifest)
     if result.exception is not None:
         return BuildOutcome([], [], False, str(result.exception))
     nodes, failed = [], []

@@ -1,6 +1,7 @@
 """The run's dbt process (ingestion.transform.DbtWorker), which `totes run` builds in: it never
 outlives the run that started it. What it builds is checked by every test that runs `totes`
-(the crash harness's runs among them); tests that call `pipeline.run` build in-process."""
+(the crash harness's runs among them); tests that call `pipeline.run` build in-process. Last,
+what a build writes to dbt.log."""
 
 from __future__ import annotations
 
@@ -115,3 +116,22 @@ def test_a_process_that_ran_dbt_can_still_start_one_that_parses(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert "BuildSummary(passed=" in done.stdout
+
+
+def test_a_runs_dbt_log_keeps_each_result_but_not_each_statement(
+    stack: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's build logs at info level to dbt.log (the debug lines cost 0.7 s a build); a
+    user's DBT_LOG_LEVEL_FILE still wins."""
+    monkeypatch.delenv("DBT_LOG_LEVEL_FILE", raising=False)
+    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "run"))
+    dbt_build(stack.warehouse_url, "--resource-type", "seed")
+    monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "debug")
+    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "debug"))
+    dbt_build(stack.warehouse_url, "--resource-type", "seed")
+
+    run_log = (tmp_path / "run" / "dbt.log").read_text()
+    debug_log = (tmp_path / "debug" / "dbt.log").read_text()
+    assert "OK loaded seed file reference.iso_4217_currencies" in run_log
+    assert "SQL status" not in run_log
+    assert "SQL status" in debug_log
