@@ -48,6 +48,12 @@ def write_atomically(fs: fsspec.AbstractFileSystem, path: str, payload: bytes) -
     os.makedirs(folder, exist_ok=True)
     with open(temporary, "wb") as file:
         file.write(payload)
+    _publish(temporary, path)
+
+
+def _publish(temporary: str, path: str) -> None:
+    """The atomic step of a local write: a crash before it leaves only the hidden temporary file,
+    which readers skip and the next write of the same file replaces."""
     os.replace(temporary, path)
 
 

@@ -67,7 +67,7 @@ KILL_POINTS = [
     # between quarantine and export, and during export (warehouse -> processed zone)
     "ingestion.pipeline:export:1",
     "ingestion.export:ParquetZone.replace_snapshot:13",
-    "fsspec.implementations.local:LocalFileSystem.mv:2",
+    "ingestion.storage:_publish:2",  # a file written beside its target, not yet renamed
     "ingestion.export:ParquetZone.merge_into_days:1",
     "ingestion.export:ParquetZone.merge_into_days:2",
     "ingestion.export:ParquetZone.record_exported:1",
