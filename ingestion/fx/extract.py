@@ -84,8 +84,10 @@ def fx_source(fx_url: str) -> dlt.sources.DltSource:
     )
 
 
-def rate_rows(response: Any) -> Iterator[dict[str, Any]]:
-    """A time-series answer -> one row per day and currency, or a clear error if it is not one."""
+def rate_rows(response: Any) -> Iterator[list[dict[str, Any]]]:
+    """A time-series answer -> one row per day and currency, or a clear error if it is not one.
+    The rows go to dlt as one list: its later steps then run once per answer, not once per row
+    (a first fetch of 5,068 rates: 1.2 s against 1.8 s, in three of four alternating pairs)."""
     answer = response if isinstance(response, dict) else {}
     rates = answer.get("rates")
     if answer.get("base") != BASE_CURRENCY or not isinstance(rates, dict):
@@ -93,16 +95,20 @@ def rate_rows(response: Any) -> Iterator[dict[str, Any]]:
             f"the FX API did not answer with {BASE_CURRENCY} rates by day: {str(response)[:200]}"
         )
     load_id = dlt.current.load_package_state()["load_id"]
+    rows = []
     for day, by_currency in rates.items():
         for currency, rate in by_currency.items():
             if not isinstance(rate, int | float) or isinstance(rate, bool):
                 raise FxSourceError(f"the FX API sent {rate!r} as the {currency} rate of {day}")
-            yield {
-                "rate_date": date.fromisoformat(day),
-                "currency_code": currency,
-                "units_per_gbp": float(rate),
-                LAKE_LOAD_COLUMN: load_id,
-            }
+            rows.append(
+                {
+                    "rate_date": date.fromisoformat(day),
+                    "currency_code": currency,
+                    "units_per_gbp": float(rate),
+                    LAKE_LOAD_COLUMN: load_id,
+                }
+            )
+    yield rows
 
 
 def extract_fx(fx_url: str, lake_url: str) -> dict[str, int]:
