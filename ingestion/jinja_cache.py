@@ -36,8 +36,9 @@ def enable(directory: Path) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
         files = FileSystemBytecodeCache(str(directory))
-        if sum(1 for _ in os.scandir(directory)) > MAX_ENTRIES:
-            files.clear()
+        with os.scandir(directory) as entries:
+            if sum(1 for _ in entries) > MAX_ENTRIES:
+                files.clear()
     except OSError:
         return
     _route_dbt_compile()
