@@ -47,9 +47,10 @@ def enable(directory: Path) -> None:
 
 @functools.cache
 def _route_dbt_compile() -> None:
-    from dbt_common.clients.jinja import MacroFuzzEnvironment  # both of dbt's environments
+    from dbt_common.clients import jinja as dbt_jinja
 
-    compile_afresh = MacroFuzzEnvironment.compile
+    environments = dbt_jinja.MacroFuzzEnvironment  # the base of both of dbt's environments
+    compile_afresh = environments.compile
     versions = tuple(version(name) for name in ("jinja2", "dbt-common", "dbt-core"))
 
     def compile_cached(
@@ -61,7 +62,8 @@ def _route_dbt_compile() -> None:
         defer_init: bool = False,
     ) -> Any:
         files = _files
-        if files is None or raw or not isinstance(source, str):
+        # dbt's macro debugging (DBT_MACRO_DEBUGGING) compiles each template under a name of its own
+        if files is None or raw or not isinstance(source, str) or dbt_jinja.MACRO_DEBUGGING:
             return compile_afresh(self, source, name, filename, raw, defer_init)
         key = sha256(repr((versions, _settings(self), name, filename, defer_init)).encode())
         key.update(source.encode())
@@ -76,7 +78,7 @@ def _route_dbt_compile() -> None:
                 files.dump_bytecode(bucket)
         return bucket.code
 
-    MacroFuzzEnvironment.compile = compile_cached  # type: ignore[assignment,method-assign]
+    environments.compile = compile_cached  # type: ignore[assignment,method-assign]
 
 
 def _settings(environment: Environment) -> tuple[Any, ...]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dbt_common.clients import jinja as dbt_jinja
 from dbt_common.clients.jinja import MacroFuzzEnvironment, get_template, render_template
 
 from ingestion import jinja_cache
@@ -103,6 +104,19 @@ def test_a_cache_past_its_limit_starts_again(
 
     jinja_cache.enable(tmp_path)  # the next dbt command
     assert entries(tmp_path) == []
+    compiles.clear()
+    assert render_all() == EXPECTED
+    assert len(compiles) == len(TEMPLATES)
+
+
+def test_dbt_macro_debugging_compiles_every_time(
+    tmp_path: Path, compiles: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DBT_MACRO_DEBUGGING names each compiled template for its tracebacks: a cached one would
+    not be named."""
+    jinja_cache.enable(tmp_path)
+    render_all()
+    monkeypatch.setattr(dbt_jinja, "MACRO_DEBUGGING", True)
     compiles.clear()
     assert render_all() == EXPECTED
     assert len(compiles) == len(TEMPLATES)

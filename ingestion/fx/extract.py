@@ -95,7 +95,7 @@ def rate_rows(response: Any) -> Iterator[list[dict[str, Any]]]:
             f"the FX API did not answer with {BASE_CURRENCY} rates by day: {str(response)[:200]}"
         )
     load_id = dlt.current.load_package_state()["load_id"]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for day, by_currency in rates.items():
         for currency, rate in by_currency.items():
             if not isinstance(rate, int | float) or isinstance(rate, bool):
