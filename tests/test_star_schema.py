@@ -379,12 +379,12 @@ def test_a_fact_key_missing_from_its_dimension_fails_the_relationships_test(
     assert run_dbt(wh, "test", "--select", "fact_payment_references_dimensions").success
 
 
-def test_a_staging_version_without_last_updated_fails_its_not_null_test(
+def test_a_staging_version_without_last_updated_fails_the_identity_test(
     warehouse: tuple[Settings, Changes],
 ) -> None:
     settings, _ = warehouse
     wh = settings.warehouse_url
-    test = "test_name:not_null_columns,stg_totesys__design"
+    test = "staged_versions_are_identified"
     execute(
         wh,
         "create temp table undated as select * from totesys_raw.design limit 1;"
