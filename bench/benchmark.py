@@ -413,13 +413,6 @@ def machine_facts(postgres_url: str) -> dict[str, Any]:
         for line in Path("/proc/meminfo").read_text().splitlines()
         if line.startswith("MemTotal")
     )
-    commit = subprocess.run(
-        ["git", "describe", "--always", "--dirty"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
     ((postgres,),) = _query(postgres_url, "show server_version")
     return {
         "cpu": cpu,
@@ -431,8 +424,21 @@ def machine_facts(postgres_url: str) -> dict[str, Any]:
         "packages": {
             name: version(name) for name in ("dbt-core", "dbt-postgres", "dlt", "pyarrow")
         },
-        "commit": commit or "unknown",
+        "commit": _commit(),
     }
+
+
+def _commit() -> str:
+    """The commit measured, `-dirty` when the code differs from it. The results files do not
+    count: a smoke run rewrites them before the full bench runs."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    changed = git("status", "--porcelain", "--", ".", ":(exclude)bench/results.*")
+    return f"{commit}-dirty" if changed else commit
 
 
 def targets(scales: dict[str, Any]) -> list[dict[str, Any]]:
