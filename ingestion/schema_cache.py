@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import threading
 from contextlib import suppress
 from hashlib import sha256
 from importlib.metadata import version
@@ -55,7 +56,8 @@ def _route_dbt_schemas() -> None:
             return json.loads(path.read_bytes())  # type: ignore[no-any-return]
         schema: dict[str, Any] = build(cls)
         with suppress(OSError):  # and one that cannot be written is not kept
-            temporary = path.with_name(f".{path.name}.{os.getpid()}")
+            # one temporary file per process and thread: a rename then publishes a whole one
+            temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
             temporary.write_text(json.dumps(schema))
             temporary.replace(path)  # a reader sees a whole schema or none
         return schema
