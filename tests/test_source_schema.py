@@ -179,13 +179,15 @@ def test_foreign_keys_cascade_on_update_and_restrict_or_null_on_delete(source_ur
     rows = query(
         source_url,
         "select c.conrelid::regclass::text, a.attname, c.confrelid::regclass::text, "
-        "c.confupdtype, c.confdeltype from pg_constraint c "
+        "c.confupdtype, c.confdeltype, c.convalidated from pg_constraint c "
         "join pg_attribute a on a.attrelid = c.conrelid and a.attnum = c.conkey[1] "
         "where c.contype = 'f'",
     )
-    actual = {(t, col): (ref, on_delete) for t, col, ref, on_update, on_delete in rows}
+    actual = {(t, col): (ref, on_delete) for t, col, ref, _, on_delete, _ in rows}
     assert actual == FOREIGN_KEYS
     assert {row[3] for row in rows} == {"c"}
+    # declared NOT VALID for the bulk load, then validated: as if declared inline
+    assert {row[5] for row in rows} == {True}
 
 
 def test_one_to_one_links_have_unique_indexes(source_url: str) -> None:

@@ -10,6 +10,7 @@ text. Where pgpq has no wheel (Linux or Windows on ARM), COPY sends CSV.
 from __future__ import annotations
 
 import io
+import re
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -58,6 +59,8 @@ MATERIALS = (
 )  # fmt: skip
 EMAIL_DOMAIN = "terrifictotes.com"
 COPY_ROWS = 100_000  # rows per COPY statement
+# connections that build the keys at once: the server spends a core on each
+KEY_CONNECTIONS = 2
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -98,7 +101,6 @@ def init_source(url: str, scale: float, seed: int, reset: bool = False) -> dict[
             total = sum(table.num_rows for table in tables.values())
             with rows_progress(total, "writing totesys") as progress:
                 copy_arrow(conn, tables, progress)
-            cur.execute(schema_sql("constraints.sql"))
             for name in TABLES:
                 _sync_sequence(cur, name)
             cur.execute(
@@ -106,9 +108,75 @@ def init_source(url: str, scale: float, seed: int, reset: bool = False) -> dict[
                 "applied_steps_count) values (%s, %s, now(), %s, 1)",
                 ("00000000-0000-4000-8000-000000000001", "0" * 64, "20221103000000_init"),
             )
-        return {name: table.num_rows for name, table in tables.items()}
     finally:
         conn.close()
+    rows = {name: table.num_rows for name, table in tables.items()}
+    add_keys(url, rows)
+    return rows
+
+
+def add_keys(url: str, rows: dict[str, int]) -> None:
+    """The keys of constraints.sql, added to the loaded tables (`rows`: their sizes). Each step
+    runs tables side by side on KEY_CONNECTIONS connections, the largest first: the indexes, then
+    the foreign keys as NOT VALID (no rows read), then their validation, which locks its own
+    table only against other validations. If it fails, the data stays without some keys: init
+    again with --reset."""
+    statements = [s.strip() for s in schema_sql("constraints.sql").split(";") if s.strip()]
+    foreign = [s for s in statements if "foreign key" in s]
+    _per_table(url, rows, _by_table([s for s in statements if s not in foreign]))
+    _per_table(url, rows, _by_table(foreign))
+    conn = psycopg2.connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "select conrelid::regclass::text, conname from pg_constraint "
+                "where contype = 'f' and not convalidated "
+                "and connamespace = 'public'::regnamespace order by conname"
+            )
+            pending = cur.fetchall()
+    finally:
+        conn.close()
+    validations: dict[str, list[sql.Composable | str]] = {}
+    for table, name in pending:
+        validations.setdefault(table, []).append(
+            sql.SQL("alter table {} validate constraint {}").format(
+                sql.Identifier(table), sql.Identifier(name)
+            )
+        )
+    _per_table(url, rows, validations)
+
+
+def _by_table(statements: list[str]) -> dict[str, list[sql.Composable | str]]:
+    """Statements of constraints.sql by the table they alter or index."""
+    by_table: dict[str, list[sql.Composable | str]] = {}
+    for statement in statements:
+        table = re.search(r"^(?:alter table|create unique index \w+ on) (\w+)", statement, re.M)
+        if table is None:
+            raise ValueError(f"constraints.sql: no table in {statement!r}")
+        by_table.setdefault(table[1], []).append(statement)
+    return by_table
+
+
+def _per_table(
+    url: str, rows: dict[str, int], by_table: dict[str, list[sql.Composable | str]]
+) -> None:
+    """Each table's statements in order, on a connection of its own (autocommit), up to
+    KEY_CONNECTIONS tables at once, the largest first."""
+
+    def run(statements: list[sql.Composable | str]) -> None:
+        conn = psycopg2.connect(url)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                for statement in statements:
+                    cur.execute(statement)
+        finally:
+            conn.close()
+
+    largest_first = sorted(by_table, key=lambda table: -rows.get(table, 0))
+    with ThreadPoolExecutor(max_workers=KEY_CONNECTIONS) as pool:
+        for done in [pool.submit(run, by_table[table]) for table in largest_first]:
+            done.result()
 
 
 def existing_tables(url: str) -> int:
