@@ -1,7 +1,7 @@
 """Export: the star schema -> processed zone, as parquet (zstd).
 
-    <processed>/dim_<name>/dim_<name>.parquet                          the current snapshot
-    <processed>/dim_<name>/_export_state.json                          where that snapshot stands
+    <processed>/dim_<name>/part-NNNNN.parquet      the current rows: keys N * 100,000 and up
+    <processed>/dim_<name>/_export_state.json       where those files stand
     <processed>/fact_<name>/last_updated_date=YYYY-MM-DD/records.parquet   one file per day
     <processed>/fact_<name>/_export_state.json                          last record id exported
 
@@ -12,13 +12,14 @@ Merging skips record ids the file already holds, so a retry after a crash never 
 copy of a row. The state also names the fact table's generation (its OID): a full refresh
 renumbers record ids, and then the fact is exported again from the start.
 
-A dim that dbt rebuilt (a new table) is exported whole, unless its content (an md5 computed in
-Postgres) is what the snapshot already holds. One that dbt updated in place (the incremental
-dim_transaction and deleted_rows) exports only the rows written since its last export, found by
-Postgres' own change marker (the row's xmin), and merges them into the snapshot by primary key:
-a run costs what changed, not what the dim holds. A merge cannot remove rows, so when the
-merged snapshot would hold another number of rows than the table (a row deleted in place), the
-dim is exported whole.
+A dim's rows are split into part files by ranges of its key (a dim whose key is not an integer
+is one part). A dim that dbt rebuilt (a new table) is exported whole, unless its content (an md5
+computed in Postgres) is what the files already hold. One that dbt updated in place (the
+incremental dim_transaction and deleted_rows) exports only the rows written since its last
+export, found by Postgres' own change marker (the row's xmin), and merges them by primary key
+into the part files of their keys; the other parts are not read or written: a run costs what
+changed, not what the dim holds. A merge cannot remove rows, so when the merged parts would hold
+another number of rows than the table (a row deleted in place), the dim is exported whole.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import itertools
 import os
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 
 import pyarrow as pa
@@ -55,6 +56,9 @@ PARTITION_FILE = "records.parquet"
 # scale 1 on 2 cores: 2.3 s with 2 threads, 3.0 s with 8)
 PARALLEL_UPLOADS = 8
 PARALLEL_LOCAL_WRITES = min(os.cpu_count() or 1, PARALLEL_UPLOADS)
+# a dim's part file N holds the keys [N * PART_KEYS, (N + 1) * PART_KEYS): scale 100's
+# dim_transaction is 16 files, and a run's new transactions touch the last one or two
+PART_KEYS = 100_000
 
 
 @dataclass(frozen=True)
@@ -96,12 +100,13 @@ def star_tables(engine: sa.Engine) -> list[StarTable]:
 @dataclass(frozen=True)
 class ExportState:
     """A fact's: the last record exported. A dim's: rows written by transactions from
-    `changed_from_xid` on are not in the snapshot yet."""
+    `changed_from_xid` on are not in its files yet."""
 
     table_oid: int
     last_record_id: int = 0
     changed_from_xid: int = 0
     fingerprint: str = ""  # a dim's content, when it was exported whole
+    part_rows: dict[str, int] = field(default_factory=dict)  # a dim's rows per part file
 
 
 class ParquetZone:
@@ -129,34 +134,52 @@ class ParquetZone:
             self.fs.rm(self.path(table), recursive=True)
 
     def replace_snapshot(self, table: str, data: pa.Table | None) -> None:
-        """The dim's current rows; an empty dim has no snapshot file."""
-        path = self._snapshot_path(table)
+        """A table's rows as one file (the lake's quarantine); no rows, no file."""
+        path = self.path(table, f"{table}.parquet")
         if data is None:
             if self.fs.exists(path):
                 self.fs.rm(path)
             return
         self._write_parquet(path, data)
 
-    def merged_snapshot(self, table: str, changed: pa.Table, key: str) -> pa.Table:
-        """The snapshot with the rows `changed` has a newer state of replaced, and new ones
-        added (not written)."""
-        held = self.snapshot(table)
-        kept = held.filter(pc.invert(pc.is_in(held[key], changed[key])))
-        return pa.concat_tables([kept, changed.cast(held.schema)]).sort_by(key)
+    def dim_parts(self, table: str) -> set[str]:
+        """The names of a dim's part files (and of any other parquet file there), from one
+        listing."""
+        paths = self.fs.find(self.path(table))
+        return {path.rsplit("/", 1)[-1] for path in paths if path.endswith(".parquet")}
 
-    def snapshot(self, table: str) -> pa.Table:
-        return pq.read_table(self._snapshot_path(table), filesystem=arrow_filesystem(self.fs))
+    def replace_dim(
+        self, table: str, data: pa.Table | None, key: str, held: set[str]
+    ) -> dict[str, int]:
+        """Write a dim's rows whole, a file per key range, then remove the `held` files
+        (dim_parts) that hold no range of it now. Returns rows per part file."""
+        parts = key_ranges(data, key) if data is not None else {}
+        self.write_dim_parts(table, parts)
+        for name in sorted(held - parts.keys()):
+            self.fs.rm(self.path(table, name))
+        return {name: rows.num_rows for name, rows in parts.items()}
 
-    def snapshot_rows(self, table: str) -> int:
-        """From the file's footer: no rows are read."""
-        with self.fs.open(self._snapshot_path(table), "rb") as file:
-            return int(pq.ParquetFile(file).metadata.num_rows)
+    def merged_dim_parts(
+        self, table: str, changed: pa.Table, key: str, held: set[str]
+    ) -> dict[str, pa.Table]:
+        """The part files `changed` falls in, with its rows' newer state replacing theirs and
+        new keys added (not written). `held`: dim_parts."""
+        merged = {}
+        for name, rows in key_ranges(changed, key).items():
+            if name in held:
+                part = pq.read_table(self.path(table, name), filesystem=arrow_filesystem(self.fs))
+                kept = part.filter(pc.invert(pc.is_in(part[key], rows[key])))
+                rows = pa.concat_tables([kept, rows.cast(part.schema)]).sort_by(key)
+            merged[name] = rows
+        return merged
 
-    def _snapshot_path(self, table: str) -> str:
-        return self.path(table, f"{table}.parquet")
-
-    def has_snapshot(self, table: str) -> bool:
-        return bool(self.fs.exists(self._snapshot_path(table)))
+    def write_dim_parts(self, table: str, parts: dict[str, pa.Table]) -> None:
+        with ThreadPoolExecutor(max_workers=self.parallel_writes) as pool:
+            futures = [
+                pool.submit(self._write_parquet, self.path(table, name), rows)
+                for name, rows in parts.items()
+            ]
+            _wait_for(futures)
 
     def day_files(self, table: str) -> set[str]:
         """The paths of a fact's day files, from one listing."""
@@ -199,6 +222,22 @@ class ParquetZone:
 
     def _write_parquet(self, path: str, data: pa.Table) -> None:
         write_parquet_atomically(self.fs, path, data)
+
+
+def key_ranges(data: pa.Table, key: str) -> dict[str, pa.Table]:
+    """A dim's rows by the part file of their key, each part in key order."""
+    data = data.sort_by(key)
+    if not pa.types.is_integer(data.schema.field(key).type):
+        return {_part_name(0): data} if data.num_rows else {}
+    numbers = pc.divide(data[key], PART_KEYS)  # integer division: keys are not negative
+    return {
+        _part_name(number): data.filter(pc.equal(numbers, number))
+        for number in pc.unique(numbers).to_pylist()
+    }
+
+
+def _part_name(number: int) -> str:
+    return f"part-{number:05d}.parquet"
 
 
 def _read(
@@ -284,35 +323,47 @@ def _export_dim(engine: sa.Engine, zone: ParquetZone, table: StarTable, changed_
     """`changed_from`: the oldest transaction that may still have been running when the export
     began; the rows it or later ones wrote are read again next time."""
     state = zone.export_state(table.name)
-    if state is not None and state.table_oid == table.oid and zone.has_snapshot(table.name):
+    held = zone.dim_parts(table.name)
+    # the state stands only for the files it names (not, say, a file of an older layout)
+    if state is not None and held == state.part_rows.keys() and state.table_oid == table.oid:
         chunks = list(_read(engine, table, changed_from_xid=state.changed_from_xid))
         if not chunks:
-            if zone.snapshot_rows(table.name) == _count(engine, table):
-                return 0  # nothing written since: the snapshot and its state stand
+            if sum(state.part_rows.values()) == _count(engine, table):
+                return 0  # nothing written since: the files and their state stand
         else:
             changed = pa.concat_tables(chunks)
-            merged = zone.merged_snapshot(table.name, changed, table.key)
-            if merged.num_rows == _count(engine, table):
-                zone.replace_snapshot(table.name, merged)
-                # the fingerprint was of the snapshot before the merge
-                exported = replace(state, changed_from_xid=changed_from, fingerprint="")
+            merged = zone.merged_dim_parts(table.name, changed, table.key, held)
+            part_rows = state.part_rows | {name: rows.num_rows for name, rows in merged.items()}
+            if sum(part_rows.values()) == _count(engine, table):
+                zone.write_dim_parts(table.name, merged)
+                # the fingerprint was of the rows before the merge
+                exported = replace(
+                    state, changed_from_xid=changed_from, fingerprint="", part_rows=part_rows
+                )
                 zone.record_exported(table.name, exported)
                 return changed.num_rows
         # rows deleted in place (deleted_rows drops an id restored in totesys): merging cannot
         # follow them, the counts differ, and the dim is exported whole
     # replaced by dbt (most dims are rebuilt on every build): exported whole, unless its
-    # content is what the snapshot holds. A first export has nothing to compare: no
+    # content is what the files hold. A first export has nothing to compare: no
     # fingerprint (scale 100: 2 s for dim_transaction), so the next rebuild is written once more
     fingerprint = _fingerprint(engine, table) if state is not None else ""
-    if state is not None and state.fingerprint == fingerprint and zone.has_snapshot(table.name):
+    if state is not None and held == state.part_rows.keys() and state.fingerprint == fingerprint:
         return 0
     chunks = list(_read(engine, table))
-    zone.replace_snapshot(table.name, pa.concat_tables(chunks) if chunks else None)
+    part_rows = zone.replace_dim(
+        table.name, pa.concat_tables(chunks) if chunks else None, table.key, held
+    )
     zone.record_exported(
         table.name,
-        ExportState(table_oid=table.oid, changed_from_xid=changed_from, fingerprint=fingerprint),
+        ExportState(
+            table_oid=table.oid,
+            changed_from_xid=changed_from,
+            fingerprint=fingerprint,
+            part_rows=part_rows,
+        ),
     )
-    return sum(chunk.num_rows for chunk in chunks)
+    return sum(part_rows.values())
 
 
 def _count(engine: sa.Engine, table: StarTable) -> int:

@@ -66,7 +66,7 @@ KILL_POINTS = [
     "ingestion.export:ParquetZone.replace_snapshot:5",
     # between quarantine and export, and during export (warehouse -> processed zone)
     "ingestion.pipeline:export:1",
-    "ingestion.export:ParquetZone.replace_snapshot:13",
+    "ingestion.export:ParquetZone.write_dim_parts:2",  # dims written: whole, or merged
     "ingestion.storage:_publish:2",  # a file written beside its target, not yet renamed
     "ingestion.export:ParquetZone.merge_into_days:1",
     "ingestion.export:ParquetZone.merge_into_days:2",

@@ -46,7 +46,7 @@ def relation_oids(settings: Settings) -> list[tuple[object, ...]]:
 
 
 def exported_deleted_rows(settings: Settings) -> set[tuple[object, ...]]:
-    path = Path(settings.processed_url) / "deleted_rows" / "deleted_rows.parquet"
+    path = Path(settings.processed_url) / "deleted_rows"  # its part files
     return {(row["source_table"], row["source_id"]) for row in pq.read_table(path).to_pylist()}
 
 
@@ -122,9 +122,7 @@ def test_current_views_leave_deleted_rows_out(deletes: Deletes) -> None:
 
 
 def test_deleted_rows_are_exported_with_when_they_were_found(deletes: Deletes) -> None:
-    exported = pq.read_table(
-        Path(deletes.settings.processed_url) / "deleted_rows" / "deleted_rows.parquet"
-    ).to_pylist()
+    exported = pq.read_table(Path(deletes.settings.processed_url) / "deleted_rows").to_pylist()
     assert {(row["source_table"], row["source_id"]) for row in exported} == set(
         deletes.deleted_after_run[-1]
     )

@@ -16,6 +16,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from ingestion import copy_out
+from ingestion import export as export_module
 from ingestion.config import Settings
 from ingestion.database import preflight
 from ingestion.export import export
@@ -27,6 +28,7 @@ from ingestion.source.churn import ChurnResult, churn
 from ingestion.source.generate import init_source
 from tests.conftest import (
     create_database,
+    execute,
     new_stack,
     query,
     settings_environment,
@@ -209,7 +211,7 @@ def test_processed_zone_holds_every_fact_row_once_and_current_dims(history: Hist
     facts = zone_dataset(processed, "fact_sales_order", format="parquet", partitioning="hive")
     record_ids = facts.to_table(columns=["sales_record_id"]).column(0).to_pylist()
     assert sorted(record_ids) == [f[0] for f in all_facts(history.settings)]
-    dim = zone_dataset(processed, "dim_currency", "dim_currency.parquet").to_table()
+    dim = zone_dataset(processed, "dim_currency").to_table()
     assert dim.num_rows == 3
 
 
@@ -232,6 +234,46 @@ def test_a_first_export_in_chunks_after_one_cut_short_writes_each_record_once(
     facts = zone_dataset(str(processed), "fact_sales_order", partitioning="hive")
     record_ids = facts.to_table(columns=["sales_record_id"]).column(0).to_pylist()
     assert sorted(record_ids) == [f[0] for f in all_facts(history.settings)]
+
+
+@pytest.mark.parametrize("history", ["local"], indirect=True)
+def test_a_dim_merge_rewrites_only_the_part_files_of_the_changed_keys(
+    history: History, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # dim_transaction is updated in place, so an export merges the rows written since the last
+    # one into the part files of their keys. Parts of 200 keys: here the dim is several files.
+    monkeypatch.setattr(export_module, "PART_KEYS", 200)
+    wh, processed = history.settings.warehouse_url, tmp_path / "processed"
+    folder = processed / "dim_transaction"
+    columns = ["transaction_id", "transaction_type", "sales_order_id", "purchase_order_id"]
+
+    def files() -> dict[str, tuple[int, int]]:  # a rewritten file is a new inode (a rename)
+        return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.glob("*.parquet")}
+
+    def exported_equals_warehouse() -> bool:
+        exported = zone_dataset(str(processed), "dim_transaction").to_table(columns)
+        rows = sorted(zip(*(exported.column(c).to_pylist() for c in columns), strict=True))
+        return rows == query(wh, f"select {', '.join(columns)} from dim_transaction order by 1")
+
+    export(wh, str(processed))
+    whole = files()
+    ((newest,),) = query(wh, "select max(transaction_id) from dim_transaction")
+    assert sorted(whole) == [f"part-{n:05d}.parquet" for n in range(newest // 200 + 1)]
+    assert exported_equals_warehouse()
+
+    # a new version of row 1 that changes nothing: the merge rewrites its part only
+    execute(wh, "update dim_transaction set transaction_id = 1 where transaction_id = 1")
+    export(wh, str(processed))
+    merged = files()
+    assert [name for name in merged if merged[name] != whole[name]] == ["part-00000.parquet"]
+    assert exported_equals_warehouse()
+
+    # a file the export state does not name (the one-file layout of earlier versions): the dim
+    # is exported whole, and that file removed, so no reader counts its rows twice
+    shutil.copy(folder / "part-00001.parquet", folder / "dim_transaction.parquet")
+    export(wh, str(processed))
+    assert sorted(files()) == sorted(whole)
+    assert exported_equals_warehouse()
 
 
 # local zones only: the S3 scenario's rebuild already reads every load back from S3
