@@ -116,22 +116,23 @@ def init_source(url: str, scale: float, seed: int, reset: bool = False) -> dict[
 
 
 def add_keys(url: str, rows: dict[str, int]) -> None:
-    """The keys of constraints.sql, added to the loaded tables (`rows`: their sizes). Each step
-    runs tables side by side on KEY_CONNECTIONS connections, the largest first: the indexes, then
-    the foreign keys as NOT VALID (no rows read), then their validation, which locks its own
-    table only against other validations. If it fails, the data stays without some keys: init
-    again with --reset."""
+    """The keys of constraints.sql, added to the loaded tables (`rows`: their sizes): the
+    indexes, tables side by side on KEY_CONNECTIONS connections, the largest first; then the
+    foreign keys, declared NOT VALID (no rows read); then their validation, side by side in the
+    same way (a validation locks its own table, not the one it references, against another).
+    If it fails, the data stays without some keys: init again with --reset."""
     statements = [s.strip() for s in schema_sql("constraints.sql").split(";") if s.strip()]
     foreign = [s for s in statements if "foreign key" in s]
     _per_table(url, rows, _by_table([s for s in statements if s not in foreign]))
-    _per_table(url, rows, _by_table(foreign))
     conn = psycopg2.connect(url)
     try:
         with conn, conn.cursor() as cur:
+            cur.execute(";\n".join(foreign))
             cur.execute(
-                "select conrelid::regclass::text, conname from pg_constraint "
-                "where contype = 'f' and not convalidated "
-                "and connamespace = 'public'::regnamespace order by conname"
+                "select t.relname, c.conname from pg_constraint c "
+                "join pg_class t on t.oid = c.conrelid where c.contype = 'f' "
+                "and not c.convalidated and c.connamespace = 'public'::regnamespace "
+                "order by c.conname"
             )
             pending = cur.fetchall()
     finally:
