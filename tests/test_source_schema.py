@@ -224,6 +224,7 @@ def test_scale_one_is_about_the_real_size_and_grows_linearly() -> None:
 def test_data_is_deterministic_for_a_seed_and_follows_the_spec_ranges() -> None:
     sizes = Sizes.for_scale(0.05)
     first, again, other = build_tables(sizes, 3), build_tables(sizes, 3), build_tables(sizes, 4)
+    assert sum(table.num_rows for table in first.values()) == sizes.total_rows  # the progress bar
     assert all(first[t].equals(again[t]) for t in TABLES)
     assert not first["sales_order"].equals(other["sales_order"])
     sales = first["sales_order"].to_pydict()
@@ -247,7 +248,7 @@ def test_binary_copy_writes_exactly_the_rows_the_csv_fallback_writes(
         conn = psycopg2.connect(url)
         with conn, conn.cursor() as cur, rows_progress(0, "copy") as progress:
             cur.execute(schema_sql())
-            copy_arrow(conn, tables, progress, binary=binary)
+            copy_arrow(conn, tables.items(), progress, binary=binary)
         conn.close()
         contents.append(
             [

@@ -4,7 +4,8 @@ Sizes and value ranges follow the "What the real data looks like" table of the s
 scale 1 is about the size of the November 2024 snapshot, and sizes grow linearly with scale.
 The big tables are built column-wise with numpy and written with COPY in Postgres's binary
 format (pgpq encodes arrow to it), which the server takes in half the time of CSV: it parses no
-text. Where pgpq has no wheel (Linux or Windows on ARM), COPY sends CSV.
+text. Where pgpq has no wheel (Linux or Windows on ARM), COPY sends CSV. Each table is built in
+a thread while the one before it is written, and the keys are added after the data.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import io
 import re
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -82,6 +83,15 @@ class Sizes:
 
         return cls(n(30), n(20), n(20), n(470), n(11_200), n(4_650))
 
+    @property
+    def total_rows(self) -> int:
+        """Rows of the eleven tables: each order has a transaction and a payment."""
+        lookups = len(CURRENCIES) + len(DEPARTMENTS) + len(PAYMENT_TYPES)
+        orders = self.sales_orders + self.purchase_orders
+        return (
+            self.addresses + self.counterparties + self.staff + self.designs + lookups + 3 * orders
+        )
+
 
 def schema_sql(name: str = "schema.sql") -> str:
     """The tables (schema.sql), or their keys (constraints.sql)."""
@@ -97,10 +107,11 @@ def init_source(url: str, scale: float, seed: int, reset: bool = False) -> dict[
         with conn, conn.cursor() as cur:
             _prepare_empty_schema(cur, reset)
             cur.execute(schema_sql())
-            tables = build_tables(Sizes.for_scale(scale), seed)
-            total = sum(table.num_rows for table in tables.values())
-            with rows_progress(total, "writing totesys") as progress:
-                copy_arrow(conn, tables, progress)
+            sizes = Sizes.for_scale(scale)
+            # each table is built in a thread while the one before it is written
+            tables = _ahead(iter_tables(sizes, seed))
+            with rows_progress(sizes.total_rows, "writing totesys") as progress:
+                rows = copy_arrow(conn, tables, progress)
             for name in TABLES:
                 _sync_sequence(cur, name)
             cur.execute(
@@ -110,7 +121,6 @@ def init_source(url: str, scale: float, seed: int, reset: bool = False) -> dict[
             )
     finally:
         conn.close()
-    rows = {name: table.num_rows for name, table in tables.items()}
     add_keys(url, rows)
     return rows
 
@@ -217,18 +227,25 @@ def _sync_sequence(cur: psycopg2.extensions.cursor, table: str) -> None:
 
 
 def copy_arrow(
-    conn: Connection, tables: dict[str, pa.Table], progress: Any, binary: bool = pgpq is not None
-) -> None:
-    """Bulk-load arrow tables with COPY, in slices so memory stays flat at any scale, in the
-    binary format or as CSV. `progress` is a rows_progress counter."""
+    conn: Connection,
+    tables: Iterable[tuple[str, pa.Table]],
+    progress: Any,
+    binary: bool = pgpq is not None,
+) -> dict[str, int]:
+    """Bulk-load (name, arrow table) pairs with COPY, in slices so memory stays flat at any
+    scale, in the binary format or as CSV. `progress` is a rows_progress counter. Returns rows
+    per table."""
+    rows: dict[str, int] = {}
     with conn.cursor() as cur:
-        slices = [
-            (name, batch)
-            for name, table in tables.items()
-            for batch in _as_column_types(cur, name, table).to_batches(max_chunksize=COPY_ROWS)
-        ]
+
+        def slices() -> Iterator[tuple[str, pa.RecordBatch]]:
+            for name, table in tables:
+                rows[name] = table.num_rows
+                for batch in _as_column_types(cur, name, table).to_batches(COPY_ROWS):
+                    yield name, batch
+
         encode, copy_format = (_binary, "binary") if binary else (_csv, "csv")
-        for (name, batch), buffer in _one_ahead(slices, lambda item: encode(item[1])):
+        for (name, batch), buffer in _one_ahead(slices(), lambda item: encode(item[1])):
             progress.set_postfix_str(name)
             columns = sql.SQL(", ").join(sql.Identifier(c) for c in batch.schema.names)
             statement = sql.SQL("copy {} ({}) from stdin with (format {})").format(
@@ -236,6 +253,7 @@ def copy_arrow(
             )
             cur.copy_expert(statement.as_string(cur), buffer)
             progress.update(batch.num_rows)
+    return rows
 
 
 def _as_column_types(cur: Cursor, table_name: str, table: pa.Table) -> pa.Table:
@@ -271,7 +289,7 @@ def _csv(batch: pa.RecordBatch) -> io.BytesIO:
     return buffer
 
 
-def _one_ahead(items: list[T], work: Callable[[T], R]) -> Iterator[tuple[T, R]]:
+def _one_ahead(items: Iterable[T], work: Callable[[T], R]) -> Iterator[tuple[T, R]]:
     """(item, work(item)) for each item, with the next item's work running in a thread while
     the caller handles this one: encoding a slice overlaps the server's COPY of the one before
     (pyarrow and psycopg2 release the GIL), and only two slices are in memory at once."""
@@ -288,21 +306,34 @@ def _one_ahead(items: list[T], work: Callable[[T], R]) -> Iterator[tuple[T, R]]:
 
 def build_tables(sizes: Sizes, seed: int) -> dict[str, pa.Table]:
     """All eleven tables as arrow tables, deterministic for a given seed."""
+    return dict(iter_tables(sizes, seed))
+
+
+def iter_tables(sizes: Sizes, seed: int) -> Iterator[tuple[str, pa.Table]]:
+    """build_tables, a table at a time (the random draws happen in the same order)."""
     rng = np.random.default_rng(seed)
     fake = Faker("en_GB")
     fake.seed_instance(seed)
     start = SNAPSHOT_START
-    tables = {
-        "address": _addresses(sizes.addresses, fake, rng, start),
-        "counterparty": _counterparties(sizes, fake, rng, start),
-        "currency": _lookup("currency", "currency_code", CURRENCIES, start),
-        "department": _departments(fake, start),
-        "design": _designs(sizes.designs, fake, rng),
-        "staff": _staff(sizes.staff, fake, rng, start),
-        "payment_type": _lookup("payment_type", "payment_type_name", PAYMENT_TYPES, start),
-    }
-    tables.update(_orders(sizes, rng))
-    return tables
+    yield "address", _addresses(sizes.addresses, fake, rng, start)
+    yield "counterparty", _counterparties(sizes, fake, rng, start)
+    yield "currency", _lookup("currency", "currency_code", CURRENCIES, start)
+    yield "department", _departments(fake, start)
+    yield "design", _designs(sizes.designs, fake, rng)
+    yield "staff", _staff(sizes.staff, fake, rng, start)
+    yield "payment_type", _lookup("payment_type", "payment_type_name", PAYMENT_TYPES, start)
+    yield from _orders(sizes, rng)
+
+
+def _ahead(items: Iterator[T]) -> Iterator[T]:
+    """The items of `items`, each next one produced in a thread while the caller handles the
+    one before (numpy, pyarrow and psycopg2's COPY release the GIL)."""
+    done = object()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        upcoming = pool.submit(next, items, done)
+        while (item := upcoming.result()) is not done:
+            upcoming = pool.submit(next, items, done)
+            yield item
 
 
 def _timestamps(values: list[datetime] | np.ndarray) -> pa.Array:
@@ -426,7 +457,7 @@ def _iso_dates_after(stamps: np.ndarray, rng: np.random.Generator, low: int, hig
     return pa.array(days).cast(pa.string())  # YYYY-MM-DD
 
 
-def _orders(sizes: Sizes, rng: np.random.Generator) -> dict[str, pa.Table]:
+def _orders(sizes: Sizes, rng: np.random.Generator) -> Iterator[tuple[str, pa.Table]]:
     """Sales and purchase orders, arriving over time, each with its transaction and payment."""
     n_sales, n_purchases = sizes.sales_orders, sizes.purchase_orders
     n = n_sales + n_purchases
@@ -455,6 +486,7 @@ def _orders(sizes: Sizes, rng: np.random.Generator) -> dict[str, pa.Table]:
             "last_updated": _timestamps(sale_at),
         }
     )
+    yield "sales_order", sales_order
 
     purchase_counterparty = rng.integers(1, sizes.counterparties + 1, n_purchases)
     quantity = rng.integers(1, 1_001, n_purchases)
@@ -478,6 +510,7 @@ def _orders(sizes: Sizes, rng: np.random.Generator) -> dict[str, pa.Table]:
             "last_updated": _timestamps(purchase_at),
         }
     )
+    yield "purchase_order", purchase_order
 
     # One transaction per order, numbered in time order; the order's id by position.
     sales_id = np.zeros(n, dtype=np.int64)
@@ -495,6 +528,7 @@ def _orders(sizes: Sizes, rng: np.random.Generator) -> dict[str, pa.Table]:
             "last_updated": _timestamps(txn_at),
         }
     )
+    yield "transaction", transaction
 
     amount_cents = np.zeros(n, dtype=np.int64)
     amount_cents[is_sale] = units * unit_cents
@@ -527,12 +561,7 @@ def _orders(sizes: Sizes, rng: np.random.Generator) -> dict[str, pa.Table]:
             "last_updated": _timestamps(updated_at),
         }
     )
-    return {
-        "sales_order": sales_order,
-        "purchase_order": purchase_order,
-        "transaction": transaction,
-        "payment": payment,
-    }
+    yield "payment", payment
 
 
 def _money(cents: np.ndarray) -> pa.Array:
