@@ -198,3 +198,12 @@
     ).columns[0].values()[0] %}
     {{ return(arrived > 0) }}
 {%- endmacro %}
+
+{#- A post-hook of the marts. A build without a window (the first one, a full refresh) leaves
+    new tables with no statistics until autovacuum samples them, a minute or more later; until
+    then the next builds planned their lookups blind (the first incremental runs after an
+    initial load at scale 100: a fact's reference test 0.6 s instead of 0.1 s, dim_date 0.6 s
+    instead of 0.2 s). Sampling a table takes a fraction of a second at any size. -#}
+{% macro analyze_after_full_build() -%}
+    {%- if build_window() is none and model.config.materialized != 'view' %}analyze {{ this }}{% endif %}
+{%- endmacro %}
