@@ -238,6 +238,22 @@ def test_every_star_table_has_its_primary_key(warehouse: tuple[Settings, Changes
     assert dict(rows) == {table: columns[0][0] for table, columns in SPEC.items()}
 
 
+def test_a_full_build_analyzes_the_tables_it_builds(warehouse: tuple[Settings, Changes]) -> None:
+    # statistics at once, not when autovacuum comes by: the next builds plan lookups on them.
+    # analyze_count counts ANALYZE statements only (autovacuum's are autoanalyze_count); these
+    # tables were made by the first build and are appended to since
+    settings, _ = warehouse
+    rows = query(
+        settings.warehouse_url,
+        "select relname, analyze_count from pg_stat_user_tables where schemaname = 'public' "
+        "and relname in ('fact_sales_order', 'fact_purchase_orders', 'fact_payment', "
+        "'dim_transaction') order by 1",
+    )
+    assert [table for table, analyzed in rows if analyzed >= 1] == [
+        "dim_transaction", "fact_payment", "fact_purchase_orders", "fact_sales_order",
+    ]  # fmt: skip
+
+
 def test_a_payment_flipped_to_paid_appends_a_second_fact_version(
     warehouse: tuple[Settings, Changes],
 ) -> None:
