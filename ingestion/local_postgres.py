@@ -47,12 +47,20 @@ class LocalPostgres:
     """One embedded server: a data directory and the loopback port it listens on.
 
     With `password` set, the cluster requires it (scram-sha-256) instead of trusting loopback.
+    `bin_dir` holds the server's programs: pgserver's by default, another major's in tests.
     """
 
-    def __init__(self, data_dir: Path, port: int, password: str | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        password: str | None = None,
+        bin_dir: Path = POSTGRES_BIN_PATH,
+    ) -> None:
         self.data_dir = data_dir.resolve()
         self.port = port
         self.password = password
+        self.bin_dir = bin_dir
 
     def url(self, database: str) -> str:
         auth = f"{SUPERUSER}:{self.password}" if self.password else SUPERUSER
@@ -157,7 +165,7 @@ class LocalPostgres:
 
     def _run(self, program: str, *args: str) -> None:
         result = subprocess.run(
-            [str(POSTGRES_BIN_PATH / program), *args],
+            [str(self.bin_dir / program), *args],
             user=SERVICE_USER if _is_root() else None,
             capture_output=True,
             text=True,
