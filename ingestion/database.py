@@ -11,7 +11,7 @@ from psycopg2 import sql
 from sqlalchemy.engine import make_url
 
 from ingestion.config import Settings, describe
-from ingestion.errors import ConnectionFailed, RunInProgress, TransientFailure
+from ingestion.errors import ConnectionFailed, RunInProgress, TransientFailure, UnsupportedServer
 from ingestion.local_postgres import ensure_embedded
 from ingestion.retry import with_retries
 
@@ -38,17 +38,22 @@ def preflight(
         check_connection(urls[role], role, settings.retry_seconds, on_retry)
 
 
+# The oldest PostgreSQL major still supported upstream; the tests run 15, 16 and 18.
+OLDEST_POSTGRES = 15
+
+
 def check_connection(
     url: str,
     role: str,
     retry_seconds: float = 0,
     on_retry: Callable[[str], None] = lambda _: None,
 ) -> None:
-    """Fail with one clear line if the `role` database ("source", ...) cannot be used."""
+    """Fail with one clear line if the `role` database ("source", ...) cannot be used: it does
+    not answer, or it runs a PostgreSQL older than OLDEST_POSTGRES."""
     where = f"the {role} database at {describe(url)}"
     try:
-        with_retries(
-            lambda: psycopg2.connect(url, connect_timeout=10).close(),
+        version = with_retries(
+            lambda: _server_version(url),
             f"connecting to {where}",
             retry_seconds,
             on_retry=lambda message: on_retry(scrub(message, url)),
@@ -58,6 +63,23 @@ def check_connection(
     except psycopg2.OperationalError as error:
         reason = scrub(" ".join(str(error).split()), url)  # libpq's lines, as one
         raise ConnectionFailed(f"cannot connect to {where}: {reason}") from None
+    number, text = version
+    if number < OLDEST_POSTGRES * 10000:
+        raise UnsupportedServer(
+            f"{where} runs PostgreSQL {text}; totes needs PostgreSQL {OLDEST_POSTGRES} or newer "
+            f"(README: Supported PostgreSQL versions)",
+            role,
+        )
+
+
+def _server_version(url: str) -> tuple[int, str]:
+    """The server's version as libpq reports it at connection: (150008, "15.8")."""
+    connection = psycopg2.connect(url, connect_timeout=10)
+    try:
+        text = connection.info.parameter_status("server_version") or "unknown"
+        return connection.server_version, text.split()[0]  # "15.8 (Debian 15.8-1)" -> "15.8"
+    finally:
+        connection.close()
 
 
 def scrub(text: str, *urls: str) -> str:

@@ -19,6 +19,16 @@ class ConnectionFailed(TotesError):
     exit_code = 3
 
 
+class UnsupportedServer(TotesError):
+    """A database runs a PostgreSQL major older than the supported range: nothing was done."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, role: str) -> None:
+        super().__init__(message)
+        self.role = role  # "source" or "warehouse"
+
+
 class ContractViolation(TotesError):
     """The source's schema broke the data contract: the tables named were held back, the others
     ran. Retrying does not help; a person must fix the source or the contract."""

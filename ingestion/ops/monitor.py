@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from ingestion.config import Settings
-from ingestion.errors import ContractViolation, RunInProgress, TotesError
+from ingestion.errors import ContractViolation, RunInProgress, TotesError, UnsupportedServer
 from ingestion.ops.alerts import Alert, Alerts, failure_alert, freshness_alert
 from ingestion.ops.freshness import (
     SLA_MINUTES,
@@ -96,7 +96,8 @@ class Monitor(RunEvents):
 
     def close(self, error: BaseException | None) -> None:
         """Record how the run ended: ledger, metrics, alerts."""
-        if not self.ledger_open and not isinstance(error, RunInProgress):
+        refused = isinstance(error, UnsupportedServer) and error.role == "warehouse"
+        if not self.ledger_open and not isinstance(error, RunInProgress) and not refused:
             self.open()  # it failed before it could start: record it all the same
         now = datetime.now(UTC)
         run = FinishedRun(
