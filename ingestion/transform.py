@@ -16,6 +16,7 @@ import ctypes
 import gc
 import multiprocessing
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingestion.errors import TotesError
+from ingestion.ops.log import log_format
 from ingestion.run_events import NodeResult
 
 if TYPE_CHECKING:  # dbt takes 3 s to import: only where it runs
@@ -99,23 +101,53 @@ def dbt_build(
 
 def _build(warehouse_url: str, args: tuple[str, ...], manifest: Any = None) -> BuildOutcome:
     file_log = () if "DBT_LOG_LEVEL_FILE" in os.environ else ("--log-level-file", FILE_LOG_LEVEL)
-    result = run_dbt(warehouse_url, *BUILD, *file_log, *args, manifest=manifest)
+    # a JSON log is JSON objects only: dbt's console lines (its errors, which --quiet keeps)
+    # are not, and the run's own error line names each failed node and its database error
+    console = ("--log-level", "none") if log_format(os.environ) == "json" else ()
+    result = run_dbt(warehouse_url, *BUILD, *file_log, *console, *args, manifest=manifest)
     if result.exception is not None:
         return BuildOutcome([], [], False, str(result.exception))
     nodes, failed = [], []
     for done in result.result or []:
+        reason, compiled = failure_detail(done.message or "")
         node = NodeResult(
             unique_id=done.node.unique_id,
             resource_type=str(done.node.resource_type),
             status=str(done.status),
             seconds=float(done.execution_time or 0),
             failures=done.failures,
-            message=(done.message or "").split("\n")[0],
+            message=reason,
         )
         nodes.append(node)
         if node.status in ("error", "fail"):
-            failed.append(f"{done.node.name}: {node.message}")
+            failed.append(_failed_node(done.node, reason, compiled))
     return BuildOutcome(nodes, failed, bool(result.success), None)
+
+
+def _failed_node(node: Any, reason: str, compiled: str | None) -> str:
+    """`<node>: <reason> (compiled SQL: <path>)`, as the run's error names a failed node."""
+    path = compiled or getattr(node, "compiled_path", None)  # dbt's paths are the project's
+    return f"{node.name}: {reason}" + (f" (compiled SQL: {PROJECT_DIR / path})" if path else "")
+
+
+# dbt's message for a node that failed in the database: a header naming the node, the
+# database's own lines (indented), and where the SQL it ran was written
+ERROR_HEADER = re.compile(r"^(Database|Compilation|Runtime|Parsing) Error in ")
+COMPILED_AT = "compiled code at "
+
+
+def failure_detail(message: str) -> tuple[str, str | None]:
+    """(the first line that says what failed, the path of the compiled SQL or None) of a dbt
+    node's message: for a database error the database's own first line (`function ... does
+    not exist`), not dbt's header, which only names the node again."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    compiled = next(
+        (line[len(COMPILED_AT) :] for line in lines if line.startswith(COMPILED_AT)), None
+    )
+    said = [line for line in lines if not line.startswith(COMPILED_AT)]
+    if len(said) > 1 and ERROR_HEADER.match(said[0]):
+        said = said[1:]
+    return (said[0] if said else ""), compiled
 
 
 class DbtWorker:

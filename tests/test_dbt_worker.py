@@ -19,7 +19,7 @@ import pytest
 from ingestion.config import Settings
 from ingestion.errors import TotesError
 from ingestion.pipeline import run
-from ingestion.transform import DbtWorker, dbt_build, started_dbt
+from ingestion.transform import DbtWorker, dbt_build, failure_detail, started_dbt
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="dbt runs in-process outside Linux"
@@ -135,3 +135,26 @@ def test_a_runs_dbt_log_keeps_each_result_but_not_each_statement(
     assert "OK loaded seed file reference.iso_4217_currencies" in run_log
     assert "SQL status" not in run_log
     assert "SQL status" in debug_log
+
+
+def test_a_failed_node_is_told_by_the_database_line_and_the_compiled_sql() -> None:
+    # dbt's message for a model that failed in the database, as dbt-postgres 1.11 writes it
+    message = (
+        "Database Error in model stg_totesys__payment "
+        "(models/staging/totesys/stg_totesys__payment.sql)\n"
+        "  function pg_input_is_valid(character varying, unknown) does not exist\n"
+        "  LINE 32:         and pg_input_is_valid(source.payment_date, '...\n"
+        "                       ^\n"
+        "  HINT:  No function matches the given name and argument types.\n"
+        "  compiled code at target/run/totes/models/staging/totesys/stg_totesys__payment.sql"
+    )
+    assert failure_detail(message) == (
+        "function pg_input_is_valid(character varying, unknown) does not exist",
+        "target/run/totes/models/staging/totesys/stg_totesys__payment.sql",
+    )
+    # a failed test says what it found in one line of its own
+    assert failure_detail("Got 3 results, configured to fail if != 0") == (
+        "Got 3 results, configured to fail if != 0",
+        None,
+    )
+    assert failure_detail("") == ("", None)
