@@ -9,7 +9,7 @@ RUN := $(UV) run --no-sync
 export DO_NOT_TRACK := 1
 export RUNTIME__DLTHUB_TELEMETRY := false
 
-.PHONY: help install demo dashboard test browser bench lint lint-python lint-sql lint-infra docs deploy destroy clean
+.PHONY: help install demo dashboard test test-packages bench lint lint-python lint-sql lint-infra docs deploy destroy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -47,19 +47,23 @@ dashboard: install ## serve the dashboard of the warehouse (after make demo) on 
 	$(RUN) totes dashboard
 
 test: install ## lint, then every test (pytest drives the real pipeline)
-	@# the linters side by side (they take a core each, and CI has two), and the browser
-	$(MAKE) --no-print-directory -j3 --output-sync=target lint browser
+	@# the linters side by side (they take a core each, and CI has two), and the packages
+	$(MAKE) --no-print-directory -j3 --output-sync=target lint test-packages
 	@# two workers; loadscope keeps a module (or class) on one worker, so its fixtures run once,
 	@# and hands them out longest first (tests/conftest.py orders them)
 	$(RUN) pytest -n 2 --dist loadscope --no-loadscope-reorder --durations=15
 
-# Debian's Chromium and its driver, for the dashboard's browser test; installed once, as root
-# or with sudo. A GitHub runner has Chrome and its driver already (CHROMEWEBDRIVER).
-browser:
-	@if ! command -v chromedriver >/dev/null && [ -z "$$CHROMEWEBDRIVER" ]; then \
-	  $$([ "$$(id -u)" = 0 ] || echo sudo) sh -c 'apt-get update -qq && \
+# What the tests need from the system, installed once, as root or with sudo: Debian's
+# Chromium and its driver (the dashboard's browser test; a GitHub runner has Chrome and its
+# driver already, CHROMEWEBDRIVER) and PostgreSQL 15 (the oldest major in the version matrix).
+PG15_BIN := /usr/lib/postgresql/15/bin
+test-packages:
+	@missing="$$( (command -v chromedriver >/dev/null || [ -n "$$CHROMEWEBDRIVER" ]) || \
+	  echo chromium chromium-driver; [ -x $(PG15_BIN)/postgres ] || echo postgresql-15)"; \
+	if [ -n "$$missing" ]; then \
+	  $$([ "$$(id -u)" = 0 ] || echo sudo) sh -c "apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	    chromium chromium-driver >/dev/null' && echo "installed Debian's chromium"; fi
+	    $$missing >/dev/null" && echo "installed Debian's" $$missing; fi
 
 # the source scales `make bench` measures; `make bench BENCH_SCALES=1` is a quick smoke run
 BENCH_SCALES ?= 1 10 100

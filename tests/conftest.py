@@ -35,7 +35,12 @@ os.environ["DBT_LOG_PATH"] = str(REPO / "logs" / f"pytest-{_worker}")
 # two workers in collection order. The longest go first, so that both workers finish together:
 # by default the crash harness's one-test classes came last and ran alone (simulated from
 # --durations=0: 836 s against 654 s per worker, and 742 s against 749 s in this order).
-LONGEST_FIRST = ("test_crash_recovery.py", "test_pipeline_runs.py", "test_star_schema.py")
+LONGEST_FIRST = (
+    "test_postgres_versions.py",
+    "test_crash_recovery.py",
+    "test_pipeline_runs.py",
+    "test_star_schema.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -102,11 +107,18 @@ def settings_environment(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
-def new_stack(server: LocalPostgres, home: Path, s3: S3 | None = None) -> Settings:
-    """New source and warehouse databases; lake and processed zone in `home`, or in new
-    buckets on `s3` when given."""
+def new_stack(
+    server: LocalPostgres,
+    home: Path,
+    s3: S3 | None = None,
+    warehouse_server: LocalPostgres | None = None,
+) -> Settings:
+    """New source and warehouse databases (the warehouse on `warehouse_server`, if given);
+    lake and processed zone in `home`, or in new buckets on `s3` when given."""
     env = stack_environment(
-        create_database(server, "totesys"), create_database(server, "warehouse"), home
+        create_database(server, "totesys"),
+        create_database(warehouse_server or server, "warehouse"),
+        home,
     )
     if s3 is not None:
         env["TOTES_LAKE_URL"] = f"s3://{s3.new_bucket('lake')}/totes"

@@ -52,7 +52,8 @@ def arm(kill_at: str) -> None:
 
 class KillableRuns:
     """The fork server, for a `with` block: `runs.killed(kill_at)` runs `totes run` in a new child
-    (with the server's `env` and `cwd`) and `kill_at` armed, and returns how it ended."""
+    (with the server's `env` and `cwd`) and `kill_at` armed, and returns how it ended. Given
+    `env`, the run has that environment instead: one server serves several stacks."""
 
     def __init__(self, env: dict[str, str], cwd: Path) -> None:
         self.server = subprocess.Popen(
@@ -60,8 +61,10 @@ class KillableRuns:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=cwd, text=True,
         )  # fmt: skip
 
-    def killed(self, kill_at: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        request = {"kill_at": kill_at, "timeout": timeout}
+    def killed(
+        self, kill_at: str, timeout: float = 600, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        request = {"kill_at": kill_at, "timeout": timeout, "env": env}
         stdin, stdout = self._pipes()
         stdin.write(json.dumps(request) + "\n")
         stdin.flush()
@@ -102,14 +105,14 @@ def serve() -> None:
         print(json.dumps({"returncode": returncode, "output": output}), flush=True)
 
 
-def _fork_run(kill_at: str, timeout: float) -> tuple[int, str]:
+def _fork_run(kill_at: str, timeout: float, env: dict[str, str] | None) -> tuple[int, str]:
     # a fork copies only the calling thread: a lock another thread held would stay locked
     if threading.active_count() != 1:
         raise RuntimeError(f"cannot fork with threads running: {threading.enumerate()}")
     with tempfile.TemporaryFile() as output:
         pid = os.fork()
         if pid == 0:
-            _run_in_child(kill_at, output.fileno())
+            _run_in_child(kill_at, output.fileno(), env)
         deadline = time.monotonic() + timeout
         while (ended := os.waitpid(pid, os.WNOHANG))[0] == 0:
             if time.monotonic() > deadline:
@@ -121,9 +124,12 @@ def _fork_run(kill_at: str, timeout: float) -> tuple[int, str]:
         return os.waitstatus_to_exitcode(ended[1]), output.read().decode(errors="replace")
 
 
-def _run_in_child(kill_at: str, output: int) -> None:
+def _run_in_child(kill_at: str, output: int, env: dict[str, str] | None) -> None:
     code = 1
     try:
+        if env is not None:
+            os.environ.clear()
+            os.environ.update(env)
         os.setpgid(0, 0)  # a group of its own: a kill point kills this run, not the server
         os.dup2(output, 1)
         os.dup2(output, 2)

@@ -38,7 +38,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chro
         "chromedriver", path=os.environ.get("CHROMEWEBDRIVER")
     )
     assert chromium and driver, (
-        "a browser and its driver are needed: `make browser` installs Debian's chromium and "
+        "a browser and its driver are needed: `make test-packages` installs Debian's chromium and "
         "chromium-driver"
     )
     options = webdriver.ChromeOptions()

@@ -39,15 +39,18 @@ def now_utc() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def churn(url: str, orders: int, payments_paid: int, updates: int, seed: int) -> ChurnResult:
-    """Apply the changes in one source transaction and return what changed."""
+def churn(
+    url: str, orders: int, payments_paid: int, updates: int, seed: int, at: datetime | None = None
+) -> ChurnResult:
+    """Apply the changes in one source transaction, stamped `at` (default: now), and return
+    what changed. The same seed and `at` on the same data make the same changes."""
     rng = random.Random(seed)
     fake = Faker("en_GB")
     fake.seed_instance(seed)
     conn = psycopg2.connect(url)
     try:
         with conn, conn.cursor() as cur:
-            at = now_utc()
+            at = at or now_utc()
             ids = _Ids(cur, rng)
             # Before the new orders, so every change below makes exactly one new version.
             paid = _pay(cur, rng, payments_paid, at)
