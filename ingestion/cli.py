@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import atexit
 import gc
+import importlib.util
 import os
 import random
 import sys
@@ -20,7 +21,7 @@ import click
 
 from ingestion.config import Settings, describe, load_settings, redact
 from ingestion.database import scrub
-from ingestion.errors import RunInProgress, TotesError
+from ingestion.errors import ConfigError, RunInProgress, TotesError
 from ingestion.ops.log import Log, log_format, table_counts
 
 if TYPE_CHECKING:
@@ -150,6 +151,7 @@ def source() -> None:
 @click.option("--if-empty", is_flag=True, help="Leave a database that has tables as it is.")
 def source_init(scale: float, seed: int, reset: bool, if_empty: bool) -> None:
     """Create the totesys schema and fill it with realistic fake data."""
+    _require_local_group("faker", "source init")
     from ingestion.database import preflight
     from ingestion.source.generate import existing_tables, init_source
 
@@ -184,6 +186,7 @@ def source_init(scale: float, seed: int, reset: bool, if_empty: bool) -> None:
 )
 def source_churn(orders: int, payments_paid: int, updates: int, seed: int | None) -> None:
     """Change the source the way the business does, stamped with the current time."""
+    _require_local_group("faker", "source churn")
     from ingestion.database import preflight
     from ingestion.source.churn import churn
 
@@ -351,6 +354,7 @@ def dashboard_command(host: str, port: int) -> None:
     pipeline's runs and freshness."""
     from pathlib import Path
 
+    _require_local_group("streamlit", "dashboard")
     from ingestion.local_postgres import ensure_embedded
 
     settings = load_settings()
@@ -370,6 +374,15 @@ def dashboard_command(host: str, port: int) -> None:
     }
     # streamlit takes over this process, so Ctrl-C and a container's SIGTERM reach it
     os.execv(sys.executable, [*streamlit, *(f"--{k}={v}" for k, v in options.items())])
+
+
+def _require_local_group(module: str, command: str) -> None:
+    """Refuse in one line where the `local` dependency group is left out (the image)."""
+    if importlib.util.find_spec(module) is None:
+        raise ConfigError(
+            f"`totes {command}` needs {module}, which this installation leaves out (the "
+            "production image has no demo data or dashboard): run it from a checkout"
+        )
 
 
 def _retrying(message: str) -> None:

@@ -22,13 +22,7 @@ import psycopg2
 from psycopg2 import sql
 
 from ingestion.config import SOURCE_DB, WAREHOUSE_DB, Settings
-from ingestion.errors import TotesError
-
-with warnings.catch_warnings():
-    # pgserver's import probes XDG_RUNTIME_DIR, which servers and CI often lack; we never use it.
-    warnings.simplefilter("ignore")
-    from pgserver._commands import POSTGRES_BIN_PATH
-    from pgserver.utils import ensure_prefix_permissions, ensure_user_exists
+from ingestion.errors import ConfigError, TotesError
 
 # Postgres refuses to run as root; pgserver's convention is an OS user of this name.
 SERVICE_USER = "pgserver"
@@ -55,12 +49,12 @@ class LocalPostgres:
         data_dir: Path,
         port: int,
         password: str | None = None,
-        bin_dir: Path = POSTGRES_BIN_PATH,
+        bin_dir: Path | None = None,
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.port = port
         self.password = password
-        self.bin_dir = bin_dir
+        self.bin_dir = bin_dir or pgserver_bin_dir()
 
     def url(self, database: str) -> str:
         auth = f"{SUPERUSER}:{self.password}" if self.password else SUPERUSER
@@ -182,6 +176,8 @@ class LocalPostgres:
         """As root, let the unprivileged service user own the data and reach it."""
         if not _is_root():
             return
+        from pgserver.utils import ensure_prefix_permissions, ensure_user_exists
+
         entry = ensure_user_exists(SERVICE_USER)
         ensure_prefix_permissions(path)
         os.chown(path, entry.pw_uid, entry.pw_gid)
@@ -193,6 +189,22 @@ class LocalPostgres:
         with open(self.data_dir.parent / f".{self.data_dir.name}.lock", "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield
+
+
+def pgserver_bin_dir() -> Path:
+    """The embedded server's programs, from pgserver (the `local` dependency group, which the
+    production image leaves out)."""
+    try:
+        with warnings.catch_warnings():
+            # its import probes XDG_RUNTIME_DIR, which servers and CI often lack; we never use it
+            warnings.simplefilter("ignore")
+            from pgserver._commands import POSTGRES_BIN_PATH
+    except ImportError:
+        raise ConfigError(
+            "the embedded Postgres is not installed here (the production image leaves it "
+            "out): set TOTES_SOURCE_URL and TOTES_WAREHOUSE_URL to your databases"
+        ) from None
+    return Path(POSTGRES_BIN_PATH)
 
 
 def _is_root() -> bool:
