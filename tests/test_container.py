@@ -45,13 +45,15 @@ LIMIT_MB = 400
 CONTAINER_DATA = "/data"
 
 
-def docker(*args: str, check: bool = True, **options: object) -> subprocess.CompletedProcess[str]:
+def docker(
+    *args: str, check: bool = True, timeout: float | None = None
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        ["docker", *args], capture_output=True, text=True, check=False, **options
-    )  # type: ignore[call-overload]
+        ["docker", *args], capture_output=True, text=True, check=False, timeout=timeout
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"docker {' '.join(args[:2])} failed: {result.stderr[-2000:]}")
-    return result  # type: ignore[no-any-return]
+    return result
 
 
 def daemon_answers() -> bool:

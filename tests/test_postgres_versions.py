@@ -29,7 +29,7 @@ import pytest
 
 from ingestion.config import Settings
 from ingestion.database import preflight
-from ingestion.local_postgres import LocalPostgres
+from ingestion.local_postgres import LocalPostgres, pgserver_bin_dir
 from ingestion.pipeline import RunReport, run
 from ingestion.quarantine import quarantined_rows
 from ingestion.source.churn import churn, now_utc
@@ -85,7 +85,7 @@ def pg15(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres]:
 @pytest.fixture(scope="module")
 def pg16(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres]:
     """The embedded major, with a password too, so all three stacks connect alike."""
-    yield from started(tmp_path_factory.mktemp("pg16"), LocalPostgres(Path(), 0).bin_dir)
+    yield from started(tmp_path_factory.mktemp("pg16"), pgserver_bin_dir())
 
 
 @pytest.fixture(scope="module")
