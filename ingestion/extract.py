@@ -23,7 +23,6 @@ from dlt.sources.sql_database import sql_database
 
 from ingestion import copy_backend
 from ingestion.config import sqlalchemy_url
-from ingestion.dlt_tuning import LOAD_POLL_SECONDS  # noqa: F401 (applies it)
 from ingestion.lake import (
     DATASET,
     LAKE_LOAD_COLUMN,

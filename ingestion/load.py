@@ -24,7 +24,6 @@ import pyarrow as pa
 from sqlalchemy.engine import make_url
 
 from ingestion import fx
-from ingestion.dlt_tuning import LOAD_POLL_SECONDS  # noqa: F401 (applies it)
 from ingestion.lake import DATASET, LAKE_TABLES, Lake
 from ingestion.progress import progress_bars
 

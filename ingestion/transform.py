@@ -68,12 +68,6 @@ def run_dbt(
     `manifest`, a parsed project, spares dbt parsing it again."""
     from dbt.cli.main import dbtRunner
 
-    from ingestion import jinja_cache, schema_cache
-
-    # dbt resolves its target path against the project (an absolute one stays as it is)
-    target = project_dir / os.environ.get("DBT_TARGET_PATH", "target")
-    jinja_cache.enable(target / "jinja")
-    schema_cache.enable(target / "json_schemas")
     with _environment(TOTES_WAREHOUSE_URL=warehouse_url, DO_NOT_TRACK="1"):
         return dbtRunner(manifest=manifest).invoke(
             [*args, "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)]
