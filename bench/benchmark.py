@@ -33,10 +33,10 @@ from typing import Any
 import psycopg2
 from psycopg2 import sql
 
-from ingestion.local_postgres import LocalPostgres
-from ingestion.source import TABLES
-from ingestion.source.churn import churn
-from ingestion.source.generate import init_source
+from ingestion.extract import TABLES
+from ingestion.local.postgres import LocalPostgres
+from ingestion.local.source.churn import churn
+from ingestion.local.source.generate import init_source
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE_DB, WAREHOUSE_DB, SCRATCH_DB = "bench_totesys", "bench_warehouse", "bench_copy_limit"

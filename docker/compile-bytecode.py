@@ -14,7 +14,7 @@ from pathlib import Path
 ENTRY_POINTS = (
     "ingestion.cli",
     "ingestion.pipeline",
-    "ingestion.transform",
+    "ingestion.transform.dbt_build",
     "ingestion.apps.payments_api",
     "dbt.cli.main",
     "dbt.adapters.postgres",

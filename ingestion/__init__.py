@@ -1,4 +1,9 @@
-"""totes: totesys -> parquet lake -> star-schema warehouse -> processed parquet."""
+"""totes: totesys -> parquet lake -> star-schema warehouse -> processed parquet.
+
+The folders follow a run (`pipeline`, started by `cli`): extract -> lake -> load -> transform ->
+export. `ops` watches the runs, `apps` serve the warehouse, `local` is the demo's stack, and
+`common` holds what every stage uses.
+"""
 
 import os
 from pathlib import Path

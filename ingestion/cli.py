@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ingestion.common.database import scrub
 from ingestion.config import Settings, describe, load_settings, redact
-from ingestion.database import scrub
 from ingestion.errors import ConfigError, RunInProgress, TotesError
 from ingestion.ops.log import Log, log_format, table_counts
 
@@ -104,7 +104,7 @@ def local() -> None:
 def local_up() -> None:
     """Start it, with the databases totesys and warehouse. Already running is fine."""
     from ingestion.config import SOURCE_DB, WAREHOUSE_DB
-    from ingestion.local_postgres import embedded
+    from ingestion.local.postgres import embedded
 
     server = embedded(load_settings())
     server.start(databases=(SOURCE_DB, WAREHOUSE_DB))
@@ -114,7 +114,7 @@ def local_up() -> None:
 @local.command("down")
 def local_down() -> None:
     """Stop it. The data stays for the next `up`."""
-    from ingestion.local_postgres import embedded
+    from ingestion.local.postgres import embedded
 
     embedded(load_settings()).stop()
     click.echo("embedded Postgres is stopped")
@@ -123,7 +123,7 @@ def local_down() -> None:
 @local.command("status")
 def local_status() -> None:
     """Say whether it runs, and where the pipeline's settings point."""
-    from ingestion.local_postgres import embedded
+    from ingestion.local.postgres import embedded
 
     settings = load_settings()
     status = embedded(settings).status()
@@ -152,8 +152,8 @@ def source() -> None:
 def source_init(scale: float, seed: int, reset: bool, if_empty: bool) -> None:
     """Create the totesys schema and fill it with realistic fake data."""
     _require_local_group("faker", "source init")
-    from ingestion.database import preflight
-    from ingestion.source.generate import existing_tables, init_source
+    from ingestion.common.database import preflight
+    from ingestion.local.source.generate import existing_tables, init_source
 
     settings = load_settings()
     preflight(settings, "source", on_retry=_retrying)
@@ -187,8 +187,8 @@ def source_init(scale: float, seed: int, reset: bool, if_empty: bool) -> None:
 def source_churn(orders: int, payments_paid: int, updates: int, seed: int | None) -> None:
     """Change the source the way the business does, stamped with the current time."""
     _require_local_group("faker", "source churn")
-    from ingestion.database import preflight
-    from ingestion.source.churn import churn
+    from ingestion.common.database import preflight
+    from ingestion.local.source.churn import churn
 
     settings = load_settings()
     preflight(settings, "source", on_retry=_retrying)
@@ -222,7 +222,7 @@ def rebuild_command(yes: bool) -> None:
 
 
 def _pipeline(command: str) -> None:
-    from ingestion.database import preflight
+    from ingestion.common.database import preflight
 
     settings = load_settings()
     started_at = datetime.now(UTC)
@@ -232,7 +232,7 @@ def _pipeline(command: str) -> None:
     except Exception as error:  # still a failed run: ledger (if it can), metrics, alert
         _monitor(command, settings, started_at).close(error)
         raise
-    from ingestion.transform import started_dbt
+    from ingestion.transform.dbt_build import started_dbt
 
     # dbt's process first: it imports dbt on the second core while this one imports the rest
     with started_dbt() as dbt:
@@ -272,8 +272,8 @@ def dbt_command(arguments: tuple[str, ...]) -> None:
     """Any dbt command on this project and the configured warehouse, as `dbt` would run it
     from the repo root: `totes dbt test`, `totes dbt docs generate`. In the image, where the
     entrypoint is totes, `docker run IMAGE dbt test` does the same."""
-    from ingestion.database import preflight
-    from ingestion.transform import run_dbt
+    from ingestion.common.database import preflight
+    from ingestion.transform.dbt_build import run_dbt
 
     settings = load_settings()
     preflight(settings, "warehouse", on_retry=_retrying)
@@ -286,7 +286,7 @@ def dbt_command(arguments: tuple[str, ...]) -> None:
 def status_command(runs: int) -> None:
     """Recent runs, each table's lag against the 30-minute SLA, the quarantine, the next step.
     Exits 4 when a table is behind, so it serves as a health check."""
-    from ingestion.database import preflight
+    from ingestion.common.database import preflight
     from ingestion.errors import SlaBreached
     from ingestion.ops.status import read_status, render
 
@@ -312,8 +312,8 @@ def quarantine() -> None:
 @click.option("--all", "show_all", is_flag=True, help="Also show superseded versions.")
 def quarantine_list(show_all: bool) -> None:
     """What is held, and why. A held version goes on by itself once it passes."""
-    from ingestion.database import preflight
-    from ingestion.quarantine import quarantined_rows
+    from ingestion.common.database import preflight
+    from ingestion.transform.quarantine import quarantined_rows
 
     settings = load_settings()
     preflight(settings, "warehouse", on_retry=_retrying)
@@ -337,7 +337,7 @@ def api_command(host: str, port: int) -> None:
     import uvicorn
 
     from ingestion.apps.payments_api import create_app
-    from ingestion.local_postgres import ensure_embedded
+    from ingestion.local.postgres import ensure_embedded
 
     settings = load_settings()
     if settings.embedded_warehouse:  # the demo's; a real warehouse is never started here
@@ -355,7 +355,7 @@ def dashboard_command(host: str, port: int) -> None:
     from pathlib import Path
 
     _require_local_group("streamlit", "dashboard")
-    from ingestion.local_postgres import ensure_embedded
+    from ingestion.local.postgres import ensure_embedded
 
     settings = load_settings()
     if settings.embedded_warehouse:  # the demo's; a real warehouse is never started here

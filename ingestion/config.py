@@ -1,7 +1,7 @@
 """Settings from the environment (12-factor), with an optional `.env` and embedded defaults.
 
 Only the variables in ARCHITECTURE.md are read. A URL that is not set falls back to the
-embedded Postgres, which `ingestion.local_postgres` starts on demand.
+embedded Postgres, which `ingestion.local.postgres` starts on demand.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class Settings:
     compact_at_files: int  # files a lake day folder may hold before it is merged into one
     alert_topic_arn: str | None  # SNS topic for failure and freshness alerts
     log_group: str | None  # the CloudWatch log group, named in alerts
-    fx_url: str | None  # a Frankfurter-style FX API; None: the offline stub (ingestion.fx.stub)
+    fx_url: str | None  # a Frankfurter-style FX API; None: the offline stub (extract.fx_stub)
     # True when the URL was not given, so the embedded Postgres must serve it.
     embedded_source: bool
     embedded_warehouse: bool

@@ -14,21 +14,21 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from ingestion.compaction import compact
+from ingestion.common.database import drop_schema, run_lock
+from ingestion.common.retry import with_retries
 from ingestion.config import Settings
-from ingestion.contract import Contract, ContractCheck, check_source
-from ingestion.database import drop_schema, run_lock
 from ingestion.errors import ContractViolation
-from ingestion.export import export
-from ingestion.extract import extract
-from ingestion.fx.extract import extract_fx, fx_api, newest_publishable_day, newest_rate_day
-from ingestion.lake import Lake
-from ingestion.load import FX, RAW_DATASETS, load
-from ingestion.quarantine import mirror_to_lake
-from ingestion.retry import with_retries
-from ingestion.run_events import RunEvents, RunReport, StageResult
-from ingestion.source import TABLES
-from ingestion.transform import DbtWorker, dbt_build
+from ingestion.export.processed import export
+from ingestion.extract import TABLES
+from ingestion.extract.contract import Contract, ContractCheck, check_source
+from ingestion.extract.fx import extract_fx, fx_api, newest_publishable_day, newest_rate_day
+from ingestion.extract.totesys import extract
+from ingestion.lake.compaction import compact
+from ingestion.lake.layout import Lake
+from ingestion.load.raw import FX, RAW_DATASETS, load
+from ingestion.ops.run_events import RunEvents, RunReport, StageResult
+from ingestion.transform.dbt_build import DbtWorker, dbt_build
+from ingestion.transform.quarantine import mirror_to_lake
 
 Stage = tuple[str, Callable[[], tuple[dict[str, int], str]]]
 
@@ -38,9 +38,9 @@ def run(
 ) -> RunReport:
     """Run every stage once, holding the warehouse's run lock. Any failure raises; the next run
     picks up where this one stopped. Raises ContractViolation at the end if a table was left out.
-    dbt builds in `dbt`'s process (see ingestion.transform.started_dbt), or else in this one.
+    dbt builds in `dbt`'s process (transform.dbt_build.started_dbt), or else in this one.
 
-    Call `ingestion.database.preflight` first for a clear error when a database is unreachable.
+    Call `ingestion.common.database.preflight` first for a clear error when a database is down.
     """
     events = events or RunEvents()
     contract = Contract.load()
@@ -90,7 +90,7 @@ def run(
         raise ContractViolation(
             f"the source breaks the data contract (v{contract.version}), so these tables were "
             f"not extracted and keep their cursors; every other table ran. "
-            f"{check.describe_broken()}. Fix the source, or change ingestion/contract.yml "
+            f"{check.describe_broken()}. Fix the source, or change ingestion/extract/contract.yml "
             "and the models on purpose.",
             tables=list(check.broken),
         )

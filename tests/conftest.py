@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -17,9 +18,9 @@ import pyarrow.dataset as ds
 import pytest
 
 from ingestion.config import Settings, load_settings
-from ingestion.lake import Lake
-from ingestion.local_postgres import LocalPostgres
-from ingestion.storage import arrow_filesystem, filesystem
+from ingestion.lake.layout import Lake
+from ingestion.lake.storage import arrow_filesystem, filesystem
+from ingestion.local.postgres import LocalPostgres
 
 REPO = Path(__file__).resolve().parent.parent
 _names = itertools.count()
@@ -50,6 +51,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: the rest keep their order
+
+
+def checkout_files(folder: Path) -> None:
+    """Give `folder` this checkout's files as they are now: the tracked ones (changed or not)
+    and the new ones git does not ignore. A tracked file deleted here is deleted there."""
+
+    def listed(*flags: str) -> list[str]:
+        names = subprocess.run(
+            ["git", "ls-files", *flags, "-z"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout
+        return [name for name in names.split("\0") if name]
+
+    for name in listed("--cached", "--others", "--exclude-standard"):
+        if (REPO / name).is_file():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, folder / name)
+    for name in listed("--deleted"):
+        (folder / name).unlink(missing_ok=True)
 
 
 def free_port() -> int:

@@ -17,14 +17,14 @@ import pyarrow.parquet as pq
 import pytest
 from dlt.common.versioned_state import decompress_state
 
+from ingestion.common.database import preflight
 from ingestion.config import Settings
-from ingestion.contract import Contract, compare
-from ingestion.database import preflight
-from ingestion.local_postgres import LocalPostgres
+from ingestion.extract import TABLES
+from ingestion.extract.contract import Contract, compare
+from ingestion.local.postgres import LocalPostgres
+from ingestion.local.source.churn import churn
+from ingestion.local.source.generate import init_source
 from ingestion.pipeline import run
-from ingestion.source import TABLES
-from ingestion.source.churn import churn
-from ingestion.source.generate import init_source
 from tests.conftest import execute, new_stack, query, settings_environment, totes
 
 MISSING_DESIGN = 990_001

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from bench.benchmark import STAGES, run_benchmark, write_results
-from ingestion.local_postgres import LocalPostgres
+from ingestion.local.postgres import LocalPostgres
 
 
 def test_the_benchmark_reports_every_figure_at_a_tiny_scale(

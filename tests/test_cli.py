@@ -19,10 +19,10 @@ import psutil
 import psycopg2
 import pytest
 
+from ingestion.common.database import RUN_LOCK_KEY
 from ingestion.config import Settings
-from ingestion.database import RUN_LOCK_KEY
-from ingestion.local_postgres import LocalPostgres
-from ingestion.source.generate import init_source
+from ingestion.local.postgres import LocalPostgres
+from ingestion.local.source.generate import init_source
 from tests.conftest import execute, free_port, query, settings_environment, totes
 
 SECRET = "s3cret-Pa55word"

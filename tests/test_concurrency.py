@@ -6,9 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ingestion.database import preflight
-from ingestion.local_postgres import LocalPostgres
-from ingestion.source.generate import init_source
+from ingestion.common.database import preflight
+from ingestion.local.postgres import LocalPostgres
+from ingestion.local.source.generate import init_source
 from tests.conftest import new_stack, query, settings_environment
 from tests.test_star_schema import dims_of_a_clean_run_match, facts_without_record_ids
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from ingestion.common.database import scrub
 from ingestion.config import describe, load_settings, redact, sqlalchemy_url
-from ingestion.database import scrub
 from ingestion.errors import ConfigError
 
 URL = "postgresql://reader:p4ss@db.example.com:6543/totesys"

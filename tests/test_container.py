@@ -26,11 +26,12 @@ from pathlib import Path
 import pytest
 
 from ingestion.config import Settings
-from ingestion.local_postgres import LocalPostgres
-from ingestion.source.churn import churn, now_utc
-from ingestion.source.generate import init_source
+from ingestion.local.postgres import LocalPostgres
+from ingestion.local.source.churn import churn, now_utc
+from ingestion.local.source.generate import init_source
 from tests.conftest import (
     REPO,
+    checkout_files,
     free_port,
     new_stack,
     query,
@@ -141,17 +142,7 @@ def base_image_arguments() -> list[str]:
 def checkout_with_a_planted_secret(folder: Path) -> Path:
     """The checkout's files (tracked, or new and not ignored), plus a .env and local state
     that hold a password, as a developer's checkout would."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\0")
-    for name in filter(None, listed):
-        if (REPO / name).is_file():
-            (folder / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, folder / name)
+    checkout_files(folder)
     (folder / ".env").write_text(f"TOTES_WAREHOUSE_URL=postgresql://u:{PLANTED}@db/warehouse\n")
     (folder / ".totes").mkdir()
     (folder / ".totes" / "secret.txt").write_text(PLANTED)

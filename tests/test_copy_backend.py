@@ -11,9 +11,9 @@ import pyarrow as pa
 import pytest
 from dlt.sources.sql_database import sql_table
 
-from ingestion import copy_backend
 from ingestion.config import sqlalchemy_url
-from ingestion.local_postgres import LocalPostgres
+from ingestion.extract import copy_backend
+from ingestion.local.postgres import LocalPostgres
 from tests.conftest import create_database, execute
 
 HINTS = {"last_updated": {"data_type": "timestamp", "timezone": True, "precision": 3}}

@@ -13,9 +13,9 @@ import pyarrow as pa
 import pytest
 from psycopg2 import sql
 
-from ingestion import copy_out as module
-from ingestion.copy_out import copy_out, table_schema
-from ingestion.local_postgres import LocalPostgres
+from ingestion.common import copy_out as module
+from ingestion.common.copy_out import copy_out, table_schema
+from ingestion.local.postgres import LocalPostgres
 from tests.conftest import create_database, execute
 
 

@@ -17,13 +17,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from ingestion.common.database import preflight
 from ingestion.config import Settings
-from ingestion.database import preflight
-from ingestion.lake import Lake
-from ingestion.local_postgres import LocalPostgres
+from ingestion.lake.layout import Lake
+from ingestion.local.postgres import LocalPostgres
+from ingestion.local.source.churn import churn
+from ingestion.local.source.generate import init_source
 from ingestion.pipeline import run
-from ingestion.source.churn import churn
-from ingestion.source.generate import init_source
 from tests.conftest import (
     REPO,
     S3,
@@ -44,16 +44,16 @@ FACTS = {  # fact -> (source table, record id)
 KILL_POINTS = [
     # before and during extract (dlt -> local lake)
     "ingestion.pipeline:extract:1",
-    "ingestion.source_keys:key_ranges:3",
+    "ingestion.extract.source_keys:key_ranges:3",
     "fsspec.implementations.local:LocalFileSystem.put_file:1",
     "dlt.destinations.impl.filesystem.filesystem:FilesystemClient._store_current_state:1",
     "dlt.destinations.impl.filesystem.filesystem:FilesystemClient._store_load:1",
-    "ingestion.lake:Lake.manifest:1",  # dlt is done: writing the load's manifest
+    "ingestion.lake.layout:Lake.manifest:1",  # dlt is done: writing the load's manifest
     # compacted file written, the loads' own files not yet deleted
-    "ingestion.compaction:_delete:1",
+    "ingestion.lake.compaction:_delete:1",
     # between extract and load, and during load (lake -> totesys_raw)
     "ingestion.pipeline:load:1",
-    "ingestion.lake:Lake.read_file:1",
+    "ingestion.lake.layout:Lake.read_file:1",
     "dlt.destinations._adbc_jobs:AdbcParquetCopyJob.run:1",
     "dlt.destinations._adbc_jobs:AdbcParquetCopyJob.run:3",
     "dlt.destinations.impl.postgres.postgres:PostgresClient.complete_load:1",
@@ -63,14 +63,14 @@ KILL_POINTS = [
     "dbt.adapters.sql.connections:SQLConnectionManager.add_query:100",
     # between dbt and quarantine, and during quarantine (warehouse -> lake quarantine area)
     "ingestion.pipeline:mirror_to_lake:1",
-    "ingestion.export:ParquetZone.replace_snapshot:5",
+    "ingestion.export.processed:ParquetZone.replace_snapshot:5",
     # between quarantine and export, and during export (warehouse -> processed zone)
     "ingestion.pipeline:export:1",
-    "ingestion.export:ParquetZone.write_dim_parts:2",  # dims written: whole, or merged
-    "ingestion.storage:_publish:2",  # a file written beside its target, not yet renamed
-    "ingestion.export:ParquetZone.merge_into_days:1",
-    "ingestion.export:ParquetZone.merge_into_days:2",
-    "ingestion.export:ParquetZone.record_exported:1",
+    "ingestion.export.processed:ParquetZone.write_dim_parts:2",  # dims written: whole, or merged
+    "ingestion.lake.storage:_publish:2",  # a file written beside its target, not yet renamed
+    "ingestion.export.processed:ParquetZone.merge_into_days:1",
+    "ingestion.export.processed:ParquetZone.merge_into_days:2",
+    "ingestion.export.processed:ParquetZone.record_exported:1",
 ]
 
 
@@ -189,9 +189,10 @@ class TestKillsDuringUploadsToS3:
             [
                 # dlt uploading a lake load's files, one PUT each
                 "dlt.destinations.impl.filesystem.filesystem:FilesystemLoadJob.run:2",
-                "ingestion.storage:write_atomically:1",  # the load's manifest
-                "ingestion.storage:write_atomically:2",  # a compacted day file
-                "ingestion.export:ParquetZone._write_parquet:4",  # export: changed dims, fact days
+                "ingestion.lake.storage:write_atomically:1",  # the load's manifest
+                "ingestion.lake.storage:write_atomically:2",  # a compacted day file
+                # export: changed dims, fact days
+                "ingestion.export.processed:ParquetZone._write_parquet:4",
             ],
             s3,
         )

@@ -18,10 +18,10 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from ingestion.common.database import preflight
 from ingestion.config import Settings
-from ingestion.database import preflight
-from ingestion.local_postgres import LocalPostgres
-from ingestion.source.generate import init_source
+from ingestion.local.postgres import LocalPostgres
+from ingestion.local.source.generate import init_source
 from tests.conftest import free_port, new_stack, settings_environment, totes, wait_for_port
 
 SCREENSHOTS = Path(".totes/screenshots")

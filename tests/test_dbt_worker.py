@@ -1,4 +1,4 @@
-"""The run's dbt process (ingestion.transform.DbtWorker), which `totes run` builds in: it never
+"""The run's dbt process (transform.dbt_build.DbtWorker), which `totes run` builds in: it never
 outlives the run that started it. What it builds is checked by every test that runs `totes`
 (the crash harness's runs among them); tests that call `pipeline.run` build in-process. Last,
 what a build writes to dbt.log."""
@@ -19,7 +19,7 @@ import pytest
 from ingestion.config import Settings
 from ingestion.errors import TotesError
 from ingestion.pipeline import run
-from ingestion.transform import DbtWorker, dbt_build, failure_detail, started_dbt
+from ingestion.transform.dbt_build import DbtWorker, dbt_build, failure_detail, started_dbt
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="dbt runs in-process outside Linux"
@@ -51,7 +51,7 @@ def test_the_dbt_process_dies_with_a_sigkilled_run(stack: Settings) -> None:
     death from the pipe: only the kernel's signal can end it."""
     script = (
         "import subprocess, sys, time\n"
-        "from ingestion.transform import DbtWorker\n"
+        "from ingestion.transform.dbt_build import DbtWorker\n"
         "worker = DbtWorker()\n"
         "worker.parse(sys.argv[1])\n"
         "holder = subprocess.Popen(['sleep', '600'], pass_fds=[worker._requests.fileno()])\n"
@@ -101,7 +101,7 @@ def test_a_process_that_ran_dbt_can_still_start_one_that_parses(
     target folder of its own) after the parent did; a hang shows as the timeout."""
     script = (
         "import os, sys\n"
-        "from ingestion.transform import DbtWorker, dbt_build, run_dbt\n"
+        "from ingestion.transform.dbt_build import DbtWorker, dbt_build, run_dbt\n"
         "assert run_dbt(sys.argv[1], 'parse', '--quiet').success\n"
         "os.environ['DBT_TARGET_PATH'] = sys.argv[2]\n"
         "worker = DbtWorker()\n"

@@ -11,11 +11,11 @@ import psycopg2
 import pyarrow.parquet as pq
 import pytest
 
+from ingestion.common.database import preflight
 from ingestion.config import Settings
-from ingestion.database import preflight
-from ingestion.local_postgres import LocalPostgres
+from ingestion.local.postgres import LocalPostgres
+from ingestion.local.source.generate import init_source
 from ingestion.pipeline import RunReport, run
-from ingestion.source.generate import init_source
 from tests.conftest import execute, new_stack, query
 
 

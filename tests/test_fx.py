@@ -14,9 +14,9 @@ import pyarrow.dataset as ds
 import pytest
 
 from ingestion.errors import FxSourceError
-from ingestion.fx import DATASET, TABLE
-from ingestion.fx.extract import FIRST_RATE_DAY, extract_fx, newest_publishable_day
-from ingestion.fx.stub import EURO_RATES, FrankfurterStub, is_publishing_day, serving
+from ingestion.extract import FX_DATASET, FX_TABLE
+from ingestion.extract.fx import FIRST_RATE_DAY, extract_fx, newest_publishable_day
+from ingestion.extract.fx_stub import EURO_RATES, FrankfurterStub, is_publishing_day, serving
 
 FOREIGN = len(EURO_RATES) - 1  # the stub's currencies other than the pound
 
@@ -27,7 +27,7 @@ def publishing_days(first: date, last: date) -> list[date]:
 
 
 def lake_rates(lake: Path) -> list[tuple[date, str, float]]:
-    table = ds.dataset(lake / DATASET / TABLE, format="parquet").to_table()
+    table = ds.dataset(lake / FX_DATASET / FX_TABLE, format="parquet").to_table()
     return sorted(
         zip(
             table["rate_date"].to_pylist(),
@@ -39,7 +39,7 @@ def lake_rates(lake: Path) -> list[tuple[date, str, float]]:
 
 
 def lake_files(lake: Path) -> list[Path]:
-    return sorted((lake / DATASET / TABLE).rglob("*.parquet"))
+    return sorted((lake / FX_DATASET / FX_TABLE).rglob("*.parquet"))
 
 
 def test_a_first_fetch_lands_every_published_rate_once(tmp_path: Path) -> None:
@@ -48,9 +48,9 @@ def test_a_first_fetch_lands_every_published_rate_once(tmp_path: Path) -> None:
         rows = extract_fx(stub.url, str(tmp_path))
     assert stub.requests == [f"/{FIRST_RATE_DAY}..?base=GBP"]
     days = publishing_days(FIRST_RATE_DAY, today)
-    assert rows == {TABLE: len(days) * FOREIGN}
+    assert rows == {FX_TABLE: len(days) * FOREIGN}
     rates = lake_rates(tmp_path)
-    assert len(rates) == len({(day, currency) for day, currency, _ in rates}) == rows[TABLE]
+    assert len(rates) == len({(day, currency) for day, currency, _ in rates}) == rows[FX_TABLE]
     assert {day for day, _, _ in rates} == set(days)  # no weekend, no 25 December
     assert date(2023, 12, 25) not in days and date(2023, 12, 22) in days
     assert all(rate > 0 for _, _, rate in rates)
@@ -65,9 +65,9 @@ def test_the_next_fetch_starts_at_the_cursor_and_brings_only_new_days(tmp_path: 
     # each asks again from the newest day it has, so a day revised later is not missed
     assert stub.requests[1:] == ["/2024-01-10..?base=GBP"] * 2
     assert again == {}
-    assert later == {TABLE: 3 * FOREIGN}
+    assert later == {FX_TABLE: 3 * FOREIGN}
     rates = lake_rates(tmp_path)
-    assert len(rates) == first[TABLE] + later[TABLE]
+    assert len(rates) == first[FX_TABLE] + later[FX_TABLE]
     assert len({(day, currency) for day, currency, _ in rates}) == len(rates)
 
 
@@ -92,7 +92,7 @@ def test_a_failing_api_is_a_clear_error_and_the_next_fetch_loses_nothing(
         stub.fail_with = None
         caught_up = extract_fx(stub.url, str(tmp_path))
     assert stub.requests[-1] == "/2024-01-10..?base=GBP"  # the cursor did not move
-    assert caught_up == {TABLE: 2 * FOREIGN}  # Thursday and Friday
+    assert caught_up == {FX_TABLE: 2 * FOREIGN}  # Thursday and Friday
 
 
 class MisbehavingStub(FrankfurterStub):
@@ -122,7 +122,7 @@ def test_an_answer_that_is_not_a_rate_series_is_refused(
     stub.body = body
     with serving(stub), pytest.raises(FxSourceError, match=expected):
         extract_fx(stub.url, str(tmp_path))
-    assert not (tmp_path / DATASET / TABLE).exists()
+    assert not (tmp_path / FX_DATASET / FX_TABLE).exists()
 
 
 @pytest.mark.parametrize(

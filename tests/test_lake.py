@@ -8,8 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ingestion.compaction import compact
-from ingestion.lake import COMPACTED, LAKE_LOAD_COLUMN, Lake, load_date
+from ingestion.lake.compaction import compact
+from ingestion.lake.layout import COMPACTED, LAKE_LOAD_COLUMN, Lake, load_date
 
 
 def touch(path: Path) -> None:

@@ -10,14 +10,14 @@ import psycopg2
 import pytest
 from dlt.common.versioned_state import decompress_state
 
+from ingestion.common.database import preflight
 from ingestion.config import Settings
-from ingestion.database import preflight
-from ingestion.extract import LOOKBACK
-from ingestion.local_postgres import LocalPostgres
+from ingestion.extract import TABLES
+from ingestion.extract.totesys import LOOKBACK
+from ingestion.local.postgres import LocalPostgres
+from ingestion.local.source.churn import churn, now_utc
+from ingestion.local.source.generate import init_source
 from ingestion.pipeline import RunReport, run
-from ingestion.source import TABLES
-from ingestion.source.churn import churn, now_utc
-from ingestion.source.generate import init_source
 from tests.conftest import new_stack, query
 
 

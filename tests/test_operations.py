@@ -16,10 +16,10 @@ from typing import Any
 import boto3
 import pytest
 
-from ingestion.local_postgres import LocalPostgres
-from ingestion.source import TABLES
-from ingestion.source.generate import init_source
-from ingestion.transform import PROJECT_DIR
+from ingestion.extract import TABLES
+from ingestion.local.postgres import LocalPostgres
+from ingestion.local.source.generate import init_source
+from ingestion.transform.dbt_build import PROJECT_DIR
 from tests.conftest import S3, execute, new_stack, query, settings_environment, totes
 
 

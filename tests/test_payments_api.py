@@ -18,12 +18,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from ingestion.apps.payments_api import create_app
+from ingestion.common.database import preflight
 from ingestion.config import Settings
-from ingestion.database import preflight
-from ingestion.local_postgres import LocalPostgres
+from ingestion.local.postgres import LocalPostgres
+from ingestion.local.source.churn import now_utc
+from ingestion.local.source.generate import init_source
 from ingestion.pipeline import run
-from ingestion.source.churn import now_utc
-from ingestion.source.generate import init_source
 from tests.conftest import (
     create_database,
     execute,

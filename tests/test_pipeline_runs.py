@@ -15,17 +15,17 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from ingestion import copy_out
-from ingestion import export as export_module
+from ingestion.common import copy_out
+from ingestion.common.database import preflight
 from ingestion.config import Settings
-from ingestion.database import preflight
-from ingestion.export import export
-from ingestion.lake import Lake, load_date
-from ingestion.local_postgres import LocalPostgres
+from ingestion.export import processed as export_module
+from ingestion.export.processed import export
+from ingestion.extract import TABLES
+from ingestion.lake.layout import Lake, load_date
+from ingestion.local.postgres import LocalPostgres
+from ingestion.local.source.churn import ChurnResult, churn
+from ingestion.local.source.generate import init_source
 from ingestion.pipeline import RunReport, rebuild, run
-from ingestion.source import TABLES
-from ingestion.source.churn import ChurnResult, churn
-from ingestion.source.generate import init_source
 from tests.conftest import (
     create_database,
     execute,

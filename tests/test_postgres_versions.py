@@ -27,13 +27,13 @@ import jinja2
 import psycopg2
 import pytest
 
+from ingestion.common.database import preflight
 from ingestion.config import Settings
-from ingestion.database import preflight
-from ingestion.local_postgres import LocalPostgres, pgserver_bin_dir
+from ingestion.local.postgres import LocalPostgres, pgserver_bin_dir
+from ingestion.local.source.churn import churn, now_utc
+from ingestion.local.source.generate import init_source
 from ingestion.pipeline import RunReport, run
-from ingestion.quarantine import quarantined_rows
-from ingestion.source.churn import churn, now_utc
-from ingestion.source.generate import init_source
+from ingestion.transform.quarantine import quarantined_rows
 from tests.conftest import (
     REPO,
     execute,

@@ -6,8 +6,8 @@ import psycopg2
 import pytest
 from psycopg2 import extensions
 
+from ingestion.common.retry import is_transient, with_retries
 from ingestion.errors import ConfigError, TransientFailure
-from ingestion.retry import is_transient, with_retries
 
 
 class Wrapped(Exception):

@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from ingestion.local_postgres import LocalPostgres
-from ingestion.source import TABLES
-from ingestion.source.generate import init_source
+from ingestion.extract import TABLES
+from ingestion.local.postgres import LocalPostgres
+from ingestion.local.source.generate import init_source
 from tests.conftest import S3, lake_versions, new_stack, query, settings_environment, totes
 
 OUTAGE_ERROR = (

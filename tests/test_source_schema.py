@@ -7,12 +7,12 @@ import re
 import psycopg2
 import pytest
 
+from ingestion.common.progress import rows_progress
 from ingestion.config import Settings
 from ingestion.errors import TotesError
-from ingestion.local_postgres import LocalPostgres
-from ingestion.progress import rows_progress
-from ingestion.source import TABLES
-from ingestion.source.generate import (
+from ingestion.extract import TABLES
+from ingestion.local.postgres import LocalPostgres
+from ingestion.local.source.generate import (
     Sizes,
     build_tables,
     copy_arrow,

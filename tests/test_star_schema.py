@@ -19,17 +19,17 @@ import pyarrow.dataset as ds
 import pytest
 from dbt.cli.main import dbtRunnerResult
 
+from ingestion.common.database import preflight
 from ingestion.config import Settings
-from ingestion.database import preflight
-from ingestion.export import export
-from ingestion.fx.extract import newest_publishable_day
-from ingestion.fx.stub import euro_rate, is_publishing_day, serving
-from ingestion.local_postgres import LocalPostgres
+from ingestion.export.processed import export
+from ingestion.extract.fx import newest_publishable_day
+from ingestion.extract.fx_stub import euro_rate, is_publishing_day, serving
+from ingestion.local.postgres import LocalPostgres
+from ingestion.local.source.churn import now_utc
+from ingestion.local.source.generate import init_source
+from ingestion.ops.run_events import RunEvents
 from ingestion.pipeline import run
-from ingestion.run_events import RunEvents
-from ingestion.source.churn import now_utc
-from ingestion.source.generate import init_source
-from ingestion.transform import dbt_build, run_dbt
+from ingestion.transform.dbt_build import dbt_build, run_dbt
 from tests.conftest import columns_by_table, create_database, execute, new_stack, query
 
 INT, DATE, TIME, VC, BOOL = (

@@ -1,1 +1,1 @@
-"""What people run on the warehouse: the payments API."""
+"""What people run on the warehouse: the payments API and the dashboard."""

@@ -17,8 +17,8 @@ import streamlit as st
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from ingestion.common.database import scrub
 from ingestion.config import describe, load_settings, sqlalchemy_url
-from ingestion.database import scrub
 from ingestion.errors import TotesError
 from ingestion.ops.freshness import SLA_MINUTES
 from ingestion.ops.status import Status, read_status

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from ingestion.storage import filesystem, read_json, write_json_atomically
+from ingestion.lake.storage import filesystem, read_json, write_json_atomically
 
 REPEAT_AFTER = timedelta(hours=1)
 STATE_FILE = "_ops/alerts.json"

@@ -15,8 +15,8 @@ from datetime import datetime
 
 from psycopg2 import sql
 
-from ingestion.database import reading
-from ingestion.load import RAW_SCHEMA
+from ingestion.common.database import reading
+from ingestion.load.raw import RAW_SCHEMA
 
 SLA_MINUTES = 30
 FACTS = ("fact_sales_order", "fact_purchase_orders", "fact_payment")

@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg2
 
-from ingestion.run_events import NodeResult
+from ingestion.ops.run_events import NodeResult
 
 LEDGER_DDL_LOCK = 0x6C65_6467  # "ledg": a fixed advisory-lock key
 SCHEMA_DDL = """

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from ingestion.config import Settings
 from ingestion.errors import ContractViolation, RunInProgress, TotesError, UnsupportedServer
+from ingestion.extract import TABLES
 from ingestion.ops.alerts import Alert, Alerts, failure_alert, freshness_alert
 from ingestion.ops.freshness import (
     SLA_MINUTES,
@@ -23,8 +24,7 @@ from ingestion.ops.freshness import (
 from ingestion.ops.ledger import FinishedRun, Ledger, TableRow
 from ingestion.ops.log import Log, table_counts
 from ingestion.ops.metrics import run_metrics
-from ingestion.run_events import NodeResult, RunEvents, StageResult
-from ingestion.source import TABLES
+from ingestion.ops.run_events import NodeResult, RunEvents, StageResult
 
 T = TypeVar("T")
 STAGE_COLUMNS = {

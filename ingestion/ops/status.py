@@ -7,15 +7,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from ingestion.extract import TABLES
 from ingestion.ops.freshness import SLA_MINUTES, breached, lag_seconds
 from ingestion.ops.ledger import Ledger, RunSummary
-from ingestion.quarantine import quarantined_rows
-from ingestion.source import TABLES
+from ingestion.transform.quarantine import quarantined_rows
 
 NEXT_STEP_BY_EXIT_CODE = {
     2: "fix the setting the error names",
     3: "fix the database URL or its grants",
-    65: "fix the source's schema, or change ingestion/contract.yml and the models on purpose",
+    65: "fix the source's schema, or change its contract and the models on purpose",
     75: "nothing if the next run succeeds: the failure was transient (network, S3, restart)",
 }
 

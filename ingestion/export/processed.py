@@ -37,9 +37,9 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 from psycopg2 import sql
 
+from ingestion.common.copy_out import copy_out, table_schema
 from ingestion.config import sqlalchemy_url
-from ingestion.copy_out import copy_out, table_schema
-from ingestion.storage import (
+from ingestion.lake.storage import (
     arrow_filesystem,
     filesystem,
     read_json,

@@ -3,8 +3,8 @@
 dlt's own backends fetch rows through SQLAlchemy and build arrow from Python tuples: about 110,000
 rows/s here, most of an initial extract. This one keeps everything else of `sql_database`
 (reflection, column hints, the incremental cursor and its WHERE clause) and runs the query dlt
-built as a COPY streamed into pyarrow's CSV reader (`ingestion.copy_out`). Its tables have the
-types dlt's `pyarrow` backend gives, so the lake's files do not change.
+built as a COPY streamed into pyarrow's CSV reader (`ingestion.common.copy_out`). Its tables
+have the types dlt's `pyarrow` backend gives, so the lake's files do not change.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dlt.sources.sql_database.helpers import BaseTableLoader
 from psycopg2 import sql
 from sqlalchemy.dialects import postgresql
 
-from ingestion.copy_out import copy_out
+from ingestion.common.copy_out import copy_out
 
 BACKEND = "postgres_copy"
 

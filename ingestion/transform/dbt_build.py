@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 from ingestion.errors import TotesError
 from ingestion.ops.log import log_format
-from ingestion.run_events import NodeResult
+from ingestion.ops.run_events import NodeResult
 
 if TYPE_CHECKING:  # dbt takes 3 s to import: only where it runs
     from dbt.cli.main import dbtRunnerResult
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 PR_SET_PDEATHSIG = 1  # linux/prctl.h: the signal a process gets when its parent dies
 # Unit tests belong to CI: they need their parents built, and prove logic, not data.
 # --no-write-json: the run keeps the results itself (ledger); rewriting manifest.json and

@@ -30,9 +30,9 @@ from psycopg2 import sql
 from psycopg2.extensions import connection as Connection
 from psycopg2.extensions import cursor as Cursor
 
+from ingestion.common.progress import rows_progress
 from ingestion.errors import TotesError
-from ingestion.progress import rows_progress
-from ingestion.source import TABLES
+from ingestion.extract import TABLES
 
 try:
     import pgpq
@@ -95,7 +95,7 @@ class Sizes:
 
 def schema_sql(name: str = "schema.sql") -> str:
     """The tables (schema.sql), or their keys (constraints.sql)."""
-    return resources.files("ingestion.source").joinpath(name).read_text()
+    return resources.files("ingestion.local.source").joinpath(name).read_text()
 
 
 def init_source(url: str, scale: float, seed: int, reset: bool = False) -> dict[str, int]:

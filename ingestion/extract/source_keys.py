@@ -17,7 +17,7 @@ import dlt
 import pyarrow as pa
 from psycopg2 import sql
 
-from ingestion.database import reading
+from ingestion.common.database import reading
 
 KEYS_TABLE = "source_keys"
 KEY_RANGES = pa.schema(

@@ -23,9 +23,9 @@ import dlt
 import pyarrow as pa
 from sqlalchemy.engine import make_url
 
-from ingestion import fx
-from ingestion.lake import DATASET, LAKE_TABLES, Lake
-from ingestion.progress import progress_bars
+from ingestion.common.progress import progress_bars
+from ingestion.extract import FX_DATASET, FX_TABLE
+from ingestion.lake.layout import DATASET, LAKE_TABLES, Lake
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class RawDataset:
 
 
 TOTESYS = RawDataset(DATASET, LAKE_TABLES, "totesys_raw", "totes_load")
-FX = RawDataset(fx.DATASET, (fx.TABLE,), "fx_raw", "totes_fx_load")
+FX = RawDataset(FX_DATASET, (FX_TABLE,), "fx_raw", "totes_fx_load")
 RAW_DATASETS = (TOTESYS, FX)
 RAW_SCHEMA = TOTESYS.raw_schema
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from ingestion.database import reading
+from ingestion.common.database import reading
 
 CONTRACT_FILE = Path(__file__).with_name("contract.yml")
 

@@ -29,9 +29,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ingestion.source import TABLES
-from ingestion.source_keys import KEYS_TABLE
-from ingestion.storage import filesystem, write_json_atomically
+from ingestion.extract import TABLES
+from ingestion.extract.source_keys import KEYS_TABLE
+from ingestion.lake.storage import filesystem, write_json_atomically
 
 DATASET = "totesys"
 LAYOUT = "{table_name}/load_date={load_date}/{load_id}.{file_id}.{ext}"

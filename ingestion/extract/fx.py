@@ -24,12 +24,12 @@ from dlt.sources.helpers.requests import Client
 from dlt.sources.rest_api import rest_api_source
 from psycopg2 import sql
 
-from ingestion.database import reading
+from ingestion.common.database import reading
 from ingestion.errors import FxSourceError
-from ingestion.extract import extract_pipeline
-from ingestion.fx import DATASET, TABLE
-from ingestion.fx.stub import serving
-from ingestion.lake import LAKE_LOAD_COLUMN
+from ingestion.extract import FX_DATASET, FX_TABLE
+from ingestion.extract.fx_stub import serving
+from ingestion.extract.totesys import extract_pipeline
+from ingestion.lake.layout import LAKE_LOAD_COLUMN
 
 PIPELINE = "totes_fx"
 BASE_CURRENCY = "GBP"
@@ -55,7 +55,7 @@ def fx_source(fx_url: str) -> dlt.sources.DltSource:
             },
             "resources": [
                 {
-                    "name": TABLE,
+                    "name": FX_TABLE,
                     "write_disposition": "append",
                     "columns": {
                         "rate_date": {"data_type": "date", "nullable": False},
@@ -115,7 +115,7 @@ def extract_fx(fx_url: str, lake_url: str) -> dict[str, int]:
     """Fetch the rates published since the cursor into the lake. Returns {"fx_rate": rows} when
     there were new rows. Any failure raises, and leaves the cursor where it was."""
     with TemporaryDirectory(prefix="totes-dlt-") as work:
-        pipeline = extract_pipeline(lake_url, Path(work), PIPELINE, DATASET)
+        pipeline = extract_pipeline(lake_url, Path(work), PIPELINE, FX_DATASET)
         try:
             pipeline.run(fx_source(fx_url), loader_file_format="parquet")
         except PipelineStepFailed as error:
@@ -123,8 +123,8 @@ def extract_fx(fx_url: str, lake_url: str) -> dict[str, int]:
                 f"fetching FX rates from {fx_url} into the lake failed: {_innermost(error)}"
             ) from error
         normalized = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
-    rows = normalized.row_counts.get(TABLE, 0) if normalized else 0
-    return {TABLE: rows} if rows else {}
+    rows = normalized.row_counts.get(FX_TABLE, 0) if normalized else 0
+    return {FX_TABLE: rows} if rows else {}
 
 
 def newest_publishable_day(now: datetime) -> date:
@@ -141,11 +141,11 @@ def newest_publishable_day(now: datetime) -> date:
 def newest_rate_day(warehouse_url: str, raw_schema: str) -> date | None:
     """The newest day of the rates in the warehouse's raw schema (None before the first)."""
     with reading(warehouse_url) as cursor:
-        cursor.execute("select to_regclass(%s) is not null", (f"{raw_schema}.{TABLE}",))
+        cursor.execute("select to_regclass(%s) is not null", (f"{raw_schema}.{FX_TABLE}",))
         if not cursor.fetchone()[0]:
             return None
         cursor.execute(
-            sql.SQL("select max(rate_date) from {}").format(sql.Identifier(raw_schema, TABLE))
+            sql.SQL("select max(rate_date) from {}").format(sql.Identifier(raw_schema, FX_TABLE))
         )
         return cursor.fetchone()[0]
 

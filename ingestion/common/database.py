@@ -10,10 +10,10 @@ import psycopg2
 from psycopg2 import sql
 from sqlalchemy.engine import make_url
 
+from ingestion.common.retry import with_retries
 from ingestion.config import Settings, describe
 from ingestion.errors import ConnectionFailed, RunInProgress, TransientFailure, UnsupportedServer
-from ingestion.local_postgres import ensure_embedded
-from ingestion.retry import with_retries
+from ingestion.local.postgres import ensure_embedded
 
 
 @contextmanager

@@ -16,9 +16,9 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from ingestion.database import reading
-from ingestion.export import ParquetZone
-from ingestion.source import TABLES
+from ingestion.common.database import reading
+from ingestion.export.processed import ParquetZone
+from ingestion.extract import TABLES
 
 QUARANTINE_TABLE = "totesys_quarantine.quarantined_rows"
 AREA = "quarantine"

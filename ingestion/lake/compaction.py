@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ingestion.lake import (
+from ingestion.lake.layout import (
     COMPACTED,
     COMPACTED_LOADS_KEY,
     LAKE_TABLES,
@@ -31,7 +31,7 @@ from ingestion.lake import (
     Lake,
     load_date,
 )
-from ingestion.storage import read_json, write_json_atomically, write_parquet_atomically
+from ingestion.lake.storage import read_json, write_json_atomically, write_parquet_atomically
 
 STATE = "_compaction.json"
 ROW_GROUP_ROWS = 100_000

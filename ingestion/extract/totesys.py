@@ -21,18 +21,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.sources.sql_database import sql_database
 
-from ingestion import copy_backend
+from ingestion.common.progress import progress_bars
 from ingestion.config import sqlalchemy_url
-from ingestion.lake import (
+from ingestion.extract import copy_backend
+from ingestion.extract.source_keys import source_keys
+from ingestion.lake.layout import (
     DATASET,
     LAKE_LOAD_COLUMN,
     LAKE_TABLES,
     LAYOUT,
     load_date_placeholder,
 )
-from ingestion.progress import progress_bars
-from ingestion.source_keys import source_keys
-from ingestion.storage import bucket_url
+from ingestion.lake.storage import bucket_url
 
 PIPELINE = "totes_extract"
 LOOKBACK = timedelta(minutes=10)
@@ -41,7 +41,7 @@ LOOKBACK = timedelta(minutes=10)
 def extract_pipeline(
     lake_url: str, pipelines_dir: Path, name: str = PIPELINE, dataset: str = DATASET
 ) -> dlt.Pipeline:
-    """A dlt pipeline writing to the lake's `dataset` folder in its layout (see ingestion.lake)."""
+    """A dlt pipeline writing to the lake's `dataset` folder, in the lake's layout."""
     destination = dlt.destinations.filesystem(
         bucket_url=bucket_url(lake_url),
         layout=LAYOUT,

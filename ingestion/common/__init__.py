@@ -1,0 +1,1 @@
+"""What every stage uses: Postgres connections (`database`, `copy_out`), retries, progress."""

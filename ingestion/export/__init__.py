@@ -1,0 +1,1 @@
+"""Export: the star schema -> the processed zone, as parquet (`processed`)."""

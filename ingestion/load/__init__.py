@@ -1,0 +1,1 @@
+"""Load: the lake's new loads -> the warehouse's raw schemas (`raw`)."""
