@@ -4,8 +4,9 @@ SHELL := /bin/bash
 
 # uv comes from PATH, or is installed once into a private venv under .totes/.
 UV := $(shell command -v uv 2>/dev/null || echo .totes/tools/bin/uv)
-# the stamp below keeps .venv in sync, so commands skip uv's own check
-RUN := $(UV) run --no-sync
+# The project's tools run from .venv, kept in sync by the stamp below, and each recipe line reads
+# as a user types it after `. .venv/bin/activate` (the README's way).
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export DO_NOT_TRACK := 1
 export RUNTIME__DLTHUB_TELEMETRY := false
 
@@ -28,30 +29,33 @@ install: .venv/.synced ## create the locked environment in .venv
 # the demo is read by people, also when its output is piped: readable text unless told otherwise
 demo: export TOTES_LOG_FORMAT ?= text
 demo: install ## run the whole pipeline from empty on the embedded stack: init, run, churn, run
-	-@$(RUN) totes local down >/dev/null 2>&1
+	-@totes local down >/dev/null 2>&1
 	rm -rf .totes/postgres .totes/lake .totes/processed
-	$(RUN) totes local up
-	$(RUN) totes source init --scale 1 --seed 42
-	$(RUN) totes run
-	$(RUN) totes source churn --orders 200 --payments-paid 300 --updates 20 --seed 7
-	$(RUN) totes run
+	totes local up
+	totes source init --scale 1 --seed 42
+	totes run
+	totes source churn --orders 200 --payments-paid 300 --updates 20 --seed 7
+	totes run
 	@echo
-	$(RUN) totes local status
+	totes local status
 	@echo
-	@echo "Next: make dashboard      dashboard:    http://127.0.0.1:8501"
-	@echo "      uv run totes api    payments API: http://127.0.0.1:8000/docs"
-	@echo "      uv run dbt docs generate && uv run dbt docs serve    (lineage and docs)"
-	@echo "      psql postgresql://postgres@127.0.0.1:54329/warehouse -c 'select * from dim_fx_rate'"
+	@echo "Next, put the project's tools on your PATH (bash or zsh), then try these:"
+	@echo "  . .venv/bin/activate"
+	@echo "  totes status                  # the runs so far"
+	@echo "  totes local psql -c 'select count(*) from fact_sales_order'   # SQL on the warehouse"
+	@echo "  totes api                     # payments API on http://127.0.0.1:8000/docs"
+	@echo "  make dashboard                # dashboard on http://127.0.0.1:8501"
+	@echo "  dbt docs generate && dbt docs serve   # lineage and docs on http://127.0.0.1:8080"
 
 dashboard: install ## serve the dashboard of the warehouse (after make demo) on http://127.0.0.1:8501
-	$(RUN) totes dashboard
+	totes dashboard
 
 test: install ## lint, then every test (pytest drives the real pipeline)
 	@# the linters side by side (they take a core each, and CI has two), and the packages
 	$(MAKE) --no-print-directory -j3 --output-sync=target lint test-packages
 	@# two workers; loadscope keeps a module (or class) on one worker, so its fixtures run once,
 	@# and hands them out longest first (tests/conftest.py orders them)
-	$(RUN) pytest -n 2 --dist loadscope --no-loadscope-reorder --durations=15
+	pytest -n 2 --dist loadscope --no-loadscope-reorder --durations=15
 
 # What the tests need from the system, installed once, as root or with sudo: Debian's
 # Chromium and its driver (the dashboard's browser test; a GitHub runner has Chrome and its
@@ -73,19 +77,19 @@ test-packages:
 BENCH_SCALES ?= 1 10 100
 
 bench: install ## time the pipeline at BENCH_SCALES (1 10 100): writes bench/results.md and .json
-	$(RUN) python -m bench.benchmark --scales "$(BENCH_SCALES)"
+	python -m bench.benchmark --scales "$(BENCH_SCALES)"
 
 lint: lint-python lint-sql lint-infra ## ruff, sqlfluff, hadolint, checkov, shellcheck (and terraform fmt if installed)
 
 lint-python: install
-	$(RUN) ruff check .
-	$(RUN) ruff format --check .
+	ruff check .
+	ruff format --check .
 
 lint-sql: install
 	@# the dbt templater compiles is_incremental(), which asks the warehouse
-	$(RUN) totes local up
+	totes local up
 	@# a process per core: the dbt templater compiles each file, 50 s on one core, 32 s on two
-	$(RUN) sqlfluff lint --processes 0 models tests/dbt analyses
+	sqlfluff lint --processes 0 models tests/dbt analyses
 
 lint-infra: install
 	@# tools from PyPI, pinned, each in its own throwaway environment (checkov would
@@ -98,8 +102,8 @@ lint-infra: install
 	else echo "terraform not installed here: skipping terraform fmt -check"; fi
 
 docs: install ## write the dbt docs as one file, target/static_index.html (or: dbt docs serve)
-	$(RUN) totes local up
-	$(RUN) dbt docs generate --static
+	totes local up
+	dbt docs generate --static
 
 deploy: ## build and push the image, apply terraform/ (aws, terraform, docker; README: Deploy to AWS)
 	terraform/deploy.sh
@@ -108,5 +112,5 @@ destroy: ## tear down the AWS stack that deploy built (the state bucket stays)
 	terraform/destroy.sh
 
 clean: ## stop the embedded Postgres and delete all local state
-	-$(RUN) totes local down
+	-totes local down
 	rm -rf .totes/lake .totes/processed .totes/postgres target logs

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ingestion.common.database import scrub
-from ingestion.config import Settings, describe, load_settings, redact
+from ingestion.config import SOURCE_DB, WAREHOUSE_DB, Settings, describe, load_settings, redact
 from ingestion.errors import ConfigError, RunInProgress, TotesError
 from ingestion.ops.log import Log, log_format, table_counts
 
@@ -103,7 +103,6 @@ def local() -> None:
 @local.command("up")
 def local_up() -> None:
     """Start it, with the databases totesys and warehouse. Already running is fine."""
-    from ingestion.config import SOURCE_DB, WAREHOUSE_DB
     from ingestion.local.postgres import embedded
 
     server = embedded(load_settings())
@@ -137,6 +136,29 @@ def local_status() -> None:
         click.echo(f"{name:<10} {redact(url)}  ({where})")
     click.echo(f"{'lake':<10} {settings.lake_url}")
     click.echo(f"{'processed':<10} {settings.processed_url}")
+
+
+@local.command(
+    "psql",
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
+@click.option(
+    "--database",
+    type=click.Choice([WAREHOUSE_DB, SOURCE_DB]),
+    default=WAREHOUSE_DB,
+    show_default=True,
+)
+@click.argument("psql_arguments", nargs=-1, type=click.UNPROCESSED)
+def local_psql(database: str, psql_arguments: tuple[str, ...]) -> None:
+    """Open psql on its warehouse (or --database totesys), with the server's own psql. What
+    follows the options goes to psql: `totes local psql -c "select count(*) from fact_payment"`."""
+    from ingestion.local.postgres import embedded
+
+    server = embedded(load_settings())
+    server.start(databases=(SOURCE_DB, WAREHOUSE_DB))
+    psql = str(server.bin_dir / "psql")
+    # psql takes over this process: its prompt, its output and its exit code are the command's
+    os.execv(psql, [psql, server.url(database), *psql_arguments])
 
 
 @cli.group()

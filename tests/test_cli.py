@@ -74,7 +74,7 @@ def assert_one_line_error(result, *must_contain: str) -> None:  # type: ignore[n
         assert text in errors[0], errors[0]
 
 
-def test_local_up_is_idempotent_keeps_data_across_restarts_and_down_leaves_no_process(
+def test_local_up_is_idempotent_keeps_data_across_restarts_psql_reads_it_and_down_stops_all(
     tmp_path: Path,
 ) -> None:
     env = local_env(tmp_path, free_port())
@@ -84,6 +84,12 @@ def test_local_up_is_idempotent_keeps_data_across_restarts_and_down_leaves_no_pr
     assert "running" in status.stdout and "(embedded)" in status.stdout
     server = LocalPostgres(tmp_path / "postgres", int(env["TOTES_LOCAL_PORT"]))
     execute(server.url("warehouse"), "create table kept (x int); insert into kept values (42)")
+    psql = totes("local", "psql", "-At", "-c", "select x from kept", env=env, cwd=tmp_path)
+    assert (psql.returncode, psql.stdout) == (0, "42\n"), psql.stderr
+    on_source = ("local", "psql", "--database", "totesys", "-Atc", "select current_database()")
+    assert totes(*on_source, env=env, cwd=tmp_path).stdout == "totesys\n"
+    failed = totes("local", "psql", "-c", "select nope", env=env, cwd=tmp_path)
+    assert failed.returncode != 0 and 'column "nope" does not exist' in failed.stderr
     pid = server.status().pid
     assert totes("local", "down", env=env, cwd=tmp_path).returncode == 0
     assert pid is not None and not alive(pid)
