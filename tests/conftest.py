@@ -39,6 +39,7 @@ os.environ["DBT_LOG_PATH"] = str(REPO / "logs" / f"pytest-{_worker}")
 LONGEST_FIRST = (
     "test_postgres_versions.py",
     "test_container.py",
+    "test_readme.py",
     "test_crash_recovery.py",
     "test_pipeline_runs.py",
     "test_star_schema.py",
