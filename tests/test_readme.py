@@ -45,7 +45,8 @@ class Block:
 
 def readme_blocks(text: str) -> list[Block]:
     """The README's ```sh blocks, each with its marker and its expected output."""
-    lines = text.splitlines()
+    raw = text.splitlines()
+    lines = [line.strip() for line in raw]  # a fence may be indented, in a list
     blocks: list[Block] = []
     index = 0
     while index < len(lines):
@@ -54,7 +55,7 @@ def readme_blocks(text: str) -> list[Block]:
             index += 1
             continue
         end = lines.index("```", index + 1)
-        body = "\n".join(lines[index + 1 : end])
+        body = "\n".join(raw[index + 1 : end])
         language = fence[3:].strip()
         marker = lines[index - 1] if index else ""
         if language == "sh":
@@ -103,6 +104,10 @@ def test_readme_blocks_are_read_with_their_markers_and_outputs() -> None:
             "```sh",
             "totes api",
             "```",
+            "- in a list:",
+            "  ```sh",
+            "  totes run",
+            "  ```",
             "```dotenv",
             "TOTES_LOG_FORMAT=json",
             "```",
@@ -111,10 +116,11 @@ def test_readme_blocks_are_read_with_their_markers_and_outputs() -> None:
             "```",
         ]
     )
-    status, deploy, api = readme_blocks(text)
+    status, deploy, api, listed = readme_blocks(text)
     assert (status.code, status.expected, status.not_run) == ("totes status", ["a b"], None)
     assert (deploy.not_run, deploy.expected) == ("needs AWS", [])
     assert (api.serves, api.not_run, api.expected) == ("http://127.0.0.1:8000/health", None, [])
+    assert (listed.code.strip(), listed.expected) == ("totes run", [])
 
 
 def test_a_block_fails_on_a_non_zero_exit_or_an_output_it_did_not_print(tmp_path: Path) -> None:
@@ -132,10 +138,16 @@ def test_a_block_fails_on_a_non_zero_exit_or_an_output_it_did_not_print(tmp_path
     assert "did not print ['bye']" in str(_run(block("echo hi", "hi", "bye"), tmp_path, env))
 
 
+@dataclass
+class Demo:
+    output: str
+    seconds: float
+
+
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh clone of this checkout (with its uncommitted changes, so that what is tested is
-    what is about to be committed) where `make demo` ran."""
+    """A fresh clone of this checkout, with its uncommitted changes: what is tested is what is
+    about to be committed."""
     folder = tmp_path_factory.mktemp("readme") / "totes"
     subprocess.run(["git", "clone", "--quiet", str(REPO), str(folder)], check=True)
     checkout_files(folder)
@@ -143,7 +155,7 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def user_environment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def user_environment() -> dict[str, str]:
     """A user's shell: none of the test's own settings or virtual environment, and the embedded
     stack on a port of its own (a developer's demo may hold the default one)."""
     venv = os.environ.get("VIRTUAL_ENV")
@@ -162,7 +174,8 @@ def user_environment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]
 
 
 @pytest.fixture(scope="module")
-def demo(clone: Path, user_environment: dict[str, str]) -> Iterator[str]:
+def demo(clone: Path, user_environment: dict[str, str]) -> Iterator[Demo]:
+    """`make demo` in the clone, as the README's quick start says; its stack is stopped after."""
     started = time.monotonic()
     made = subprocess.run(
         ["make", "demo"],
@@ -173,8 +186,7 @@ def demo(clone: Path, user_environment: dict[str, str]) -> Iterator[str]:
         timeout=900,
     )
     assert made.returncode == 0, f"make demo failed:\n{made.stdout[-3000:]}\n{made.stderr[-3000:]}"
-    print(f"make demo in a fresh clone: {time.monotonic() - started:.0f} s")
-    yield made.stdout
+    yield Demo(made.stdout, time.monotonic() - started)
     subprocess.run(
         ["bash", "-c", ". .venv/bin/activate && totes local down"],
         cwd=clone,
@@ -185,8 +197,12 @@ def demo(clone: Path, user_environment: dict[str, str]) -> Iterator[str]:
 
 
 def test_every_shell_block_of_the_readme_works_after_make_demo(
-    clone: Path, user_environment: dict[str, str], demo: str
+    clone: Path,
+    user_environment: dict[str, str],
+    demo: Demo,
+    record_property: pytest.RecordProperty,
 ) -> None:
+    started = time.monotonic()
     blocks = readme_blocks((clone / "README.md").read_text())
     assert sum(1 for block in blocks if block.not_run is None) >= 10, "the README runs no commands"
     failures = []
@@ -201,11 +217,17 @@ def test_every_shell_block_of_the_readme_works_after_make_demo(
         if failure:
             failures.append(f"{where}: {failure}")
     assert not failures, "\n\n".join(failures)
+    record_property(
+        "figure",
+        f"make demo in a fresh clone {demo.seconds:.0f} s, "
+        f"then the README's blocks {time.monotonic() - started:.0f} s",
+    )
 
 
-def test_the_commands_make_demo_suggests_are_in_the_readme(clone: Path, demo: str) -> None:
-    suggested = [match.group(1) for line in demo.splitlines() if (match := SUGGESTED.match(line))]
-    assert suggested, f"make demo suggests nothing to do next:\n{demo[-1500:]}"
+def test_the_commands_make_demo_suggests_are_in_the_readme(clone: Path, demo: Demo) -> None:
+    said = demo.output
+    suggested = [match.group(1) for line in said.splitlines() if (match := SUGGESTED.match(line))]
+    assert suggested, f"make demo suggests nothing to do next:\n{said[-1500:]}"
     readme = (clone / "README.md").read_text()
     run = "\n".join(block.code for block in readme_blocks(readme) if block.not_run is None)
     missing = [command for command in suggested if command not in run]
@@ -233,6 +255,8 @@ def _run(block: Block, clone: Path, env: dict[str, str]) -> str | None:
 
 def _serve(block: Block, clone: Path, env: dict[str, str]) -> str | None:
     assert block.serves
+    if _answers(block.serves):
+        return f"something already answers at {block.serves}: stop it, then test again"
     log = clone / ".totes" / "readme-server.log"
     with log.open("w") as output:
         server = subprocess.Popen(
@@ -248,12 +272,9 @@ def _serve(block: Block, clone: Path, env: dict[str, str]) -> str | None:
         while time.monotonic() < deadline:
             if server.poll() is not None:
                 return f"{block.code} exited {server.returncode}:\n{log.read_text()[-2000:]}"
-            try:
-                with urllib.request.urlopen(block.serves, timeout=2) as answer:
-                    if answer.status == 200:
-                        return None
-            except OSError:
-                time.sleep(0.5)
+            if _answers(block.serves):
+                return None
+            time.sleep(0.5)
         return f"{block.code} did not answer 200 at {block.serves} within 120 s"
     finally:
         if server.poll() is None:
@@ -263,3 +284,12 @@ def _serve(block: Block, clone: Path, env: dict[str, str]) -> str | None:
             except subprocess.TimeoutExpired:
                 os.killpg(server.pid, signal.SIGKILL)
                 server.wait()
+
+
+def _answers(url: str) -> bool:
+    """Whether `url` answers 200 now."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
