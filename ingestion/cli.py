@@ -158,7 +158,7 @@ def local_psql(database: str, psql_arguments: tuple[str, ...]) -> None:
     server.start(databases=(SOURCE_DB, WAREHOUSE_DB))
     psql = str(server.bin_dir / "psql")
     # psql takes over this process: its prompt, its output and its exit code are the command's
-    os.execv(psql, [psql, server.url(database), *psql_arguments])
+    os.execv(psql, [psql, server.url(database), *psql_arguments])  # noqa: S606 (the server's own psql)
 
 
 @cli.group()
@@ -216,7 +216,7 @@ def source_churn(orders: int, payments_paid: int, updates: int, seed: int | None
     preflight(settings, "source", on_retry=_retrying)
     result = churn(
         settings.source_url, orders, payments_paid, updates,
-        seed if seed is not None else random.randrange(2**31),
+        seed if seed is not None else random.randrange(2**31),  # noqa: S311 (demo data, not a secret)
     )  # fmt: skip
     click.echo(
         f"churned totesys: {result.sales_orders} sales orders, {result.purchase_orders} purchase "
@@ -395,7 +395,7 @@ def dashboard_command(host: str, port: int) -> None:
         "theme.base": "light",
     }
     # streamlit takes over this process, so Ctrl-C and a container's SIGTERM reach it
-    os.execv(sys.executable, [*streamlit, *(f"--{k}={v}" for k, v in options.items())])
+    os.execv(sys.executable, [*streamlit, *(f"--{k}={v}" for k, v in options.items())])  # noqa: S606
 
 
 def _require_local_group(module: str, command: str) -> None:

@@ -90,7 +90,7 @@ def with_retries(
         except Exception as error:
             if not is_transient(error):
                 raise
-            delay = random.uniform(0, first_delay * 2 ** (attempt - 1))
+            delay = random.uniform(0, first_delay * 2 ** (attempt - 1))  # noqa: S311 (jitter, not a secret)
             if time.monotonic() - started + delay > budget_seconds:
                 raise TransientFailure(
                     f"{what} kept failing for {time.monotonic() - started:.0f} s over {attempt} "

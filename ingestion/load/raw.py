@@ -67,7 +67,8 @@ def _with_password(url: str) -> str:
     parsed = make_url(url)
     if parsed.password:
         return url
-    return parsed.set(password="trust-auth").render_as_string(hide_password=False)
+    # not a secret: a server that trusts the connection never reads it
+    return parsed.set(password="trust-auth").render_as_string(hide_password=False)  # noqa: S106
 
 
 @dlt.resource(name="lake_loads", write_disposition="append")

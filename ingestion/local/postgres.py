@@ -158,7 +158,7 @@ class LocalPostgres:
         self._run("pg_ctl", "-D", str(self.data_dir), *args)
 
     def _run(self, program: str, *args: str) -> None:
-        result = subprocess.run(
+        result = subprocess.run(  # noqa: S603 (the server's own programs, no shell)
             [str(self.bin_dir / program), *args],
             user=SERVICE_USER if _is_root() else None,
             capture_output=True,

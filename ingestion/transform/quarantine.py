@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pyarrow as pa
+from psycopg2 import sql
 
 from ingestion.common.database import reading
 from ingestion.export.processed import ParquetZone
@@ -45,8 +46,12 @@ def quarantined_rows(warehouse_url: str) -> list[QuarantinedRow]:
         if not exists:
             return []
         cursor.execute(
-            f"select {', '.join(_COLUMNS)}, row_values::text from {QUARANTINE_TABLE} "
-            "order by source_table, source_id, last_updated"
+            sql.SQL(
+                "select {}, row_values::text from {} order by source_table, source_id, last_updated"
+            ).format(
+                sql.SQL(", ").join(map(sql.Identifier, _COLUMNS)),
+                sql.Identifier(*QUARANTINE_TABLE.split(".")),
+            )
         )
         return [QuarantinedRow(*row) for row in cursor.fetchall()]
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg2
 from faker import Faker
+from psycopg2 import sql
 from psycopg2.extensions import cursor as Cursor
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -44,7 +45,7 @@ def churn(
 ) -> ChurnResult:
     """Apply the changes in one source transaction, stamped `at` (default: now), and return
     what changed. The same seed and `at` on the same data make the same changes."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 (repeatable demo data, not a secret)
     fake = Faker("en_GB")
     fake.seed_instance(seed)
     conn = psycopg2.connect(url)
@@ -77,7 +78,11 @@ class _Ids:
         self._rng = rng
         self._ids: dict[str, list[int]] = {}
         for table in ("address", "counterparty", "department", "design", "staff"):
-            cur.execute(f"select {table}_id from {table} order by 1")  # constant names
+            cur.execute(
+                sql.SQL("select {} from {} order by 1").format(
+                    sql.Identifier(f"{table}_id"), sql.Identifier(table)
+                )
+            )
             self._ids[table] = [row[0] for row in cur.fetchall()]
 
     def pick(self, table: str) -> int:
@@ -205,7 +210,9 @@ def _edit(cur: Cursor, rng: random.Random, ids: _Ids, fake: Faker, count: int, a
     for table, row_id in rng.sample(rows, min(count, len(rows))):
         column, value = rng.choice(_EDITABLE[table])
         cur.execute(
-            f"update {table} set {column} = %s, last_updated = %s where {table}_id = %s",
+            sql.SQL("update {} set {} = %s, last_updated = %s where {} = %s").format(
+                sql.Identifier(table), sql.Identifier(column), sql.Identifier(f"{table}_id")
+            ),
             (value(fake), at, row_id),
         )
     return min(count, len(rows))
