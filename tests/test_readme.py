@@ -48,6 +48,7 @@ def readme_blocks(text: str) -> list[Block]:
     raw = text.splitlines()
     lines = [line.strip() for line in raw]  # a fence may be indented, in a list
     blocks: list[Block] = []
+    sh_closed = -1  # the line of the last sh block's closing fence
     index = 0
     while index < len(lines):
         fence = lines[index]
@@ -69,17 +70,12 @@ def readme_blocks(text: str) -> list[Block]:
                     serves.group(1) if serves else None,
                 )
             )
-        elif language == "text" and blocks and _follows(lines, blocks[-1].line, index):
+            sh_closed = end
+        elif language == "text" and blocks and not any(lines[sh_closed + 1 : index]):
+            # only blank lines since the last sh block: this is its output
             blocks[-1].expected = [squeeze(line) for line in body.splitlines() if line.strip()]
         index = end + 1
     return blocks
-
-
-def _follows(lines: list[str], block_line: int, text_fence: int) -> bool:
-    """Whether the text fence at `text_fence` comes right after the block opened at
-    `block_line` (1-based), with only blank lines between them."""
-    close = lines.index("```", block_line)
-    return all(not line.strip() for line in lines[close + 1 : text_fence])
 
 
 def squeeze(line: str) -> str:
