@@ -30,9 +30,10 @@ install: .venv/.synced ## create the locked environment in .venv
 demo: export TOTES_LOG_FORMAT ?= text
 demo: install ## run the whole pipeline from empty on the embedded stack: init, run, churn, run
 	-@totes local down >/dev/null 2>&1
-	rm -rf .totes/postgres .totes/lake .totes/processed
+	rm -rf .totes/postgres .totes/lake .totes/processed .totes/drop
 	totes local up
 	totes source init --scale 1 --seed 42
+	totes source deliveries --orders 100 --seed 42
 	totes run
 	totes source churn --orders 200 --payments-paid 300 --updates 20 --seed 7
 	totes run
@@ -126,4 +127,4 @@ destroy: ## tear down the AWS stack that deploy built (the state bucket stays)
 
 clean: ## stop the embedded Postgres and delete all local state
 	-totes local down
-	rm -rf .totes/lake .totes/processed .totes/postgres target logs
+	rm -rf .totes/lake .totes/processed .totes/postgres .totes/drop target logs

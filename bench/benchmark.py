@@ -45,7 +45,7 @@ SOURCE_DB, WAREHOUSE_DB, SCRATCH_DB = "bench_totesys", "bench_warehouse", "bench
 # calls it in-process, as it does `source init`: it is set-up, not a timed run.
 CHURN = {"orders": 250, "payments_paid": 230, "updates": 20}
 SCHEDULE_SECONDS = 300  # the production schedule (terraform: schedule_expression)
-STAGES = ("extract", "fx", "load", "dbt", "quarantine", "export")
+STAGES = ("extract", "fx", "deliveries", "load", "dbt", "quarantine", "export")
 TARGETS = {
     "incremental_scale_1_seconds": 15.0,
     "incremental_largest_over_smallest": 1.5,

@@ -163,7 +163,7 @@ def local_psql(database: str, psql_arguments: tuple[str, ...]) -> None:
 
 @cli.group()
 def source() -> None:
-    """The synthetic totesys source database (TOTES_SOURCE_URL)."""
+    """The synthetic sources: the totesys database (TOTES_SOURCE_URL), the delivery files."""
 
 
 @source.command("init")
@@ -222,6 +222,28 @@ def source_churn(orders: int, payments_paid: int, updates: int, seed: int | None
         f"churned totesys: {result.sales_orders} sales orders, {result.purchase_orders} purchase "
         f"orders (each with a transaction and a payment), {result.payments_paid} payments paid, "
         f"{result.updates} reference rows edited: {result.changed_rows} changed rows"
+    )
+
+
+@source.command("deliveries")
+@click.option("--orders", default=100, show_default=True, help="Due sales orders to report on.")
+@click.option("--bad", default=0, show_default=True, help="Bad files to add too.")
+@click.option(
+    "--seed", default=None, type=int, help="Fix the random choices (default: new each time)."
+)
+def source_deliveries(orders: int, bad: int, seed: int | None) -> None:
+    """Drop a file of delivery events, as the partner would, in TOTES_DELIVERIES_URL."""
+    from ingestion.common.database import preflight
+    from ingestion.local.source.deliveries import drop_deliveries
+
+    settings = load_settings()
+    preflight(settings, "source", on_retry=_retrying)
+    seed = seed if seed is not None else random.randrange(2**31)  # noqa: S311 (demo data)
+    dropped = drop_deliveries(settings.source_url, settings.deliveries_url, orders, seed, bad)
+    files = ", ".join(dropped.files + dropped.bad_files) or "no files (no sales order is due)"
+    click.echo(
+        f"dropped {dropped.events} delivery events and {len(dropped.bad_files)} bad files "
+        f"in {settings.deliveries_url}: {files}"
     )
 
 
@@ -327,28 +349,38 @@ def status_command(runs: int) -> None:
 
 @cli.group()
 def quarantine() -> None:
-    """Source versions held out of the warehouse because of bad values."""
+    """Source versions held out of the warehouse because of bad values, and bad delivery files."""
 
 
 @quarantine.command("list")
-@click.option("--all", "show_all", is_flag=True, help="Also show superseded versions.")
+@click.option("--all", "show_all", is_flag=True, help="Also show superseded versions and files.")
 def quarantine_list(show_all: bool) -> None:
     """What is held, and why. A held version goes on by itself once it passes."""
     from ingestion.common.database import preflight
-    from ingestion.transform.quarantine import quarantined_rows
+    from ingestion.transform.quarantine import quarantined_rows, rejected_files
 
     settings = load_settings()
     preflight(settings, "warehouse", on_retry=_retrying)
     rows = [r for r in quarantined_rows(settings.warehouse_url) if show_all or r.status == "held"]
-    if not rows:
+    files = [f for f in rejected_files(settings.warehouse_url) if show_all or not f.replaced]
+    if not rows and not files:
         click.echo("nothing is held in quarantine")
         return
-    click.echo(f"{'table':<16}{'id':>8}  {'last_updated':<24}{'status':<12}reason")
+    if rows:
+        click.echo(f"{'table':<16}{'id':>8}  {'last_updated':<24}{'status':<12}reason")
     for row in rows:
         stamp = row.last_updated.isoformat(sep=" ", timespec="milliseconds")
         click.echo(
             f"{row.source_table:<16}{row.source_id:>8}  {stamp:<24}{row.status:<12}{row.reason}"
         )
+    if rows and files:
+        click.echo()
+    if files:
+        click.echo(f"{'delivery file':<32}{'modified':<22}reason")
+    for file in files:
+        stamp = file.file_modified_at.isoformat(sep=" ", timespec="seconds")[:19]
+        replaced = " (since replaced)" if file.replaced else ""
+        click.echo(f"{file.source_file:<32}{stamp:<22}{file.reason}{replaced}")
 
 
 @cli.command("api")

@@ -37,6 +37,7 @@ class Settings:
     alert_topic_arn: str | None  # SNS topic for failure and freshness alerts
     log_group: str | None  # the CloudWatch log group, named in alerts
     fx_url: str | None  # a Frankfurter-style FX API; None: the offline stub (extract.fx_stub)
+    deliveries_url: str  # where the delivery partner drops its JSON files (extract.deliveries)
     # True when the URL was not given, so the embedded Postgres must serve it.
     embedded_source: bool
     embedded_warehouse: bool
@@ -76,6 +77,7 @@ def load_settings(
         alert_topic_arn=values.get("TOTES_ALERT_TOPIC_ARN") or None,
         log_group=values.get("TOTES_LOG_GROUP") or None,
         fx_url=_http_url(values.get("TOTES_FX_URL") or None, "TOTES_FX_URL"),
+        deliveries_url=values.get("TOTES_DELIVERIES_URL") or str(home / "drop" / "deliveries"),
         embedded_source=not source,
         embedded_warehouse=not warehouse,
     )

@@ -1,10 +1,11 @@
-"""One pipeline run: extract (with the lake's manifests and compaction) -> fx -> load -> dbt
-build -> quarantine -> export, each stage timed and counted; and the rebuild of the warehouse
-from the lake alone.
+"""One pipeline run: extract (with the lake's manifests and compaction) -> fx -> deliveries ->
+load -> dbt build -> quarantine -> export, each stage timed and counted; and the rebuild of the
+warehouse from the lake alone.
 
 The extract checks the source against the data contract first. A table that breaks it is left
 out (its cursor stays put) while the others run to the end; then the run fails naming it.
-The FX rates are an extra: when their API fails, the run warns and goes on without new rates.
+The FX rates and the delivery files are extras: when their API or bucket fails, the run warns
+and goes on without them, and the next run asks again from the same cursor.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from ingestion.common.retry import with_retries
 from ingestion.config import Settings
 from ingestion.errors import ContractViolation
 from ingestion.export.processed import export
-from ingestion.extract import TABLES
+from ingestion.extract import REJECTED_TABLE, TABLES
 from ingestion.extract.contract import Contract, ContractCheck, check_source
+from ingestion.extract.deliveries import extract_deliveries
 from ingestion.extract.fx import extract_fx, fx_api, newest_publishable_day, newest_rate_day
 from ingestion.extract.totesys import extract
 from ingestion.lake.compaction import compact
@@ -77,10 +79,27 @@ def run(
                 )
                 return {}, "not fetched (see the warning)"
 
+        def deliveries_stage() -> tuple[dict[str, int], str]:
+            try:
+                rows = extract_deliveries(settings.deliveries_url, settings.lake_url)
+            except Exception as error:  # nor for the delivery partner's bucket
+                events.warning(
+                    f"delivery files not read from {settings.deliveries_url}: {error}. "
+                    "The next run reads them from where this one stopped."
+                )
+                return {}, "not read (see the warning)"
+            if rows.get(REJECTED_TABLE):
+                events.warning(
+                    f"{rows[REJECTED_TABLE]} delivery files break the contract and were set "
+                    "aside, whole: see `totes quarantine list`"
+                )
+            return rows, settings.deliveries_url
+
         report = _run_stages(
             [
                 ("extract", extract_stage),
                 ("fx", fx_stage),
+                ("deliveries", deliveries_stage),
                 *_warehouse_stages(settings, events, dbt),
             ],
             settings,

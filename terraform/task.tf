@@ -49,6 +49,7 @@ resource "aws_ecs_task_definition" "pipeline" {
       { name = "TOTES_LOG_GROUP", value = local.log_group },
       { name = "TOTES_LOG_FORMAT", value = "json" },
       { name = "TOTES_FX_URL", value = var.fx_url },
+      { name = "TOTES_DELIVERIES_URL", value = local.deliveries_url },
       { name = "AWS_REGION", value = var.region },
       { name = "HOME", value = "/tmp" },
     ]

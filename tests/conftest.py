@@ -120,6 +120,7 @@ def settings_environment(settings: Settings, **extra: str) -> dict[str, str]:
         TOTES_WAREHOUSE_URL=settings.warehouse_url,
         TOTES_LAKE_URL=settings.lake_url,
         TOTES_PROCESSED_URL=settings.processed_url,
+        TOTES_DELIVERIES_URL=settings.deliveries_url,
         TOTES_HOME=str(settings.home),
         TOTES_KEY_CHECK_EVERY=str(settings.key_check_every),
         TOTES_COMPACT_AT_FILES=str(settings.compact_at_files),

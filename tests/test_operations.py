@@ -98,7 +98,7 @@ def test_every_log_line_is_a_json_object_with_the_run_context(scenario: Scenario
     assert all({"time", "level", "run_id", "command", "message"} <= set(line) for line in logs)
     stages = [line for line in logs if line["message"].endswith(" finished")]
     assert [line["stage"] for line in stages] == [
-        *("extract", "fx", "load", "dbt", "quarantine", "export")
+        *("extract", "fx", "deliveries", "load", "dbt", "quarantine", "export")
     ]
     assert all(isinstance(line["seconds"], float) for line in stages)
     extracted = {

@@ -1,5 +1,5 @@
 """Load: completed lake loads not yet in the warehouse -> its raw schemas: the `totesys` dataset
-to `totesys_raw`, the `fx` dataset to `fx_raw`.
+to `totesys_raw`, `fx` to `fx_raw`, `deliveries` to `deliveries_raw`.
 
 dlt hands the lake's arrow data to Postgres as parquet, which it loads through the ADBC driver
 with a binary COPY. Its csv route formats every timezone-aware timestamp through the time zone
@@ -24,7 +24,13 @@ import pyarrow as pa
 from sqlalchemy.engine import make_url
 
 from ingestion.common.progress import progress_bars
-from ingestion.extract import FX_DATASET, FX_TABLE
+from ingestion.extract import (
+    DELIVERIES_DATASET,
+    DELIVERY_TABLE,
+    FX_DATASET,
+    FX_TABLE,
+    REJECTED_TABLE,
+)
 from ingestion.lake.layout import DATASET, LAKE_TABLES, Lake
 
 
@@ -40,7 +46,10 @@ class RawDataset:
 
 TOTESYS = RawDataset(DATASET, LAKE_TABLES, "totesys_raw", "totes_load")
 FX = RawDataset(FX_DATASET, (FX_TABLE,), "fx_raw", "totes_fx_load")
-RAW_DATASETS = (TOTESYS, FX)
+DELIVERIES = RawDataset(
+    DELIVERIES_DATASET, (DELIVERY_TABLE, REJECTED_TABLE), "deliveries_raw", "totes_deliveries_load"
+)
+RAW_DATASETS = (TOTESYS, FX, DELIVERIES)
 RAW_SCHEMA = TOTESYS.raw_schema
 
 # dlt's ADBC job gathers a whole load file in memory before its COPY, and dlt's loader runs up

@@ -7,6 +7,10 @@ mirrors that table into the lake, one parquet file per table:
     <lake>/quarantine/<table>/<table>.parquet     held and superseded versions, a reason each
 
 The file disappears when nothing of that table is held any more.
+
+Delivery files that broke their contract never reach dbt: the extract sets them aside whole, in
+the lake's and the warehouse's `rejected_file` (see extract.deliveries); `rejected_files` lists
+them here beside the held versions.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ from psycopg2 import sql
 
 from ingestion.common.database import reading
 from ingestion.export.processed import ParquetZone
-from ingestion.extract import TABLES
+from ingestion.extract import DELIVERY_TABLE, REJECTED_TABLE, TABLES
 
 QUARANTINE_TABLE = "totesys_quarantine.quarantined_rows"
+REJECTED_FILES = ("deliveries_raw", REJECTED_TABLE)
+DELIVERY_EVENTS = ("deliveries_raw", DELIVERY_TABLE)
 AREA = "quarantine"
 
 _COLUMNS = ("source_table", "source_id", "last_updated", "status", "reason", "lake_load_id")
@@ -54,6 +60,40 @@ def quarantined_rows(warehouse_url: str) -> list[QuarantinedRow]:
             )
         )
         return [QuarantinedRow(*row) for row in cursor.fetchall()]
+
+
+@dataclass(frozen=True)
+class RejectedFile:
+    source_file: str
+    file_modified_at: datetime
+    reason: str
+    replaced: bool  # a later version of the same file was read without fault
+
+
+def rejected_files(warehouse_url: str) -> list[RejectedFile]:
+    """Every delivery file set aside, oldest first."""
+    with reading(warehouse_url) as cursor:
+        cursor.execute("select to_regclass(%s) is not null", (".".join(REJECTED_FILES),))
+        (exists,) = cursor.fetchone() or (False,)
+        if not exists:
+            return []
+        cursor.execute("select to_regclass(%s) is not null", (".".join(DELIVERY_EVENTS),))
+        (events_exist,) = cursor.fetchone() or (False,)
+        replaced = (
+            sql.SQL(
+                "exists (select 1 from {} as read where read.source_file = bad.source_file "
+                "and read.file_modified_at > bad.file_modified_at)"
+            ).format(sql.Identifier(*DELIVERY_EVENTS))
+            if events_exist
+            else sql.SQL("false")
+        )
+        cursor.execute(
+            sql.SQL(
+                "select distinct bad.source_file, bad.file_modified_at, bad.reason, {} "
+                "from {} as bad order by bad.file_modified_at, bad.source_file"
+            ).format(replaced, sql.Identifier(*REJECTED_FILES))
+        )
+        return [RejectedFile(*row) for row in cursor.fetchall()]
 
 
 def mirror_to_lake(warehouse_url: str, lake_url: str) -> dict[str, int]:

@@ -8,6 +8,7 @@
         'created_date', 'last_updated_date', 'agreed_payment_date', 'agreed_delivery_date',
     ],
     'fact_payment': ['created_date', 'last_updated_date', 'payment_date'],
+    'fact_delivery_event': ['event_date', 'last_updated_date'],
 } %}
 
 {#- in a build with a window, the calendar it had plus the dates of the records just added -#}
