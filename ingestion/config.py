@@ -1,7 +1,8 @@
 """Settings from the environment (12-factor), with an optional `.env` and embedded defaults.
 
-Only the variables in ARCHITECTURE.md are read. A URL that is not set falls back to the
-embedded Postgres, which `ingestion.local.postgres` starts on demand.
+The variables are those of ARCHITECTURE.md and the README's Configuration table. A database URL
+that is not set falls back to the embedded Postgres, which `ingestion.local.postgres` starts on
+demand.
 """
 
 from __future__ import annotations
