@@ -72,3 +72,18 @@ output "warehouse_db_address" {
   description = "Host of the optional RDS warehouse (null without create_warehouse_db)."
   value       = one(aws_db_instance.warehouse[*].address)
 }
+
+output "athena_workgroup" {
+  description = "The Athena workgroup analysts query the zones in (encrypted results, a scan limit per query): aws athena start-query-execution --work-group <this>."
+  value       = aws_athena_workgroup.analysts.name
+}
+
+output "glue_databases" {
+  description = "The Glue database of each zone, as Athena names them in queries: {lake = ..., processed = ...}."
+  value       = { for zone, database in aws_glue_catalog_database.zone : zone => database.name }
+}
+
+output "analyst_role_arn" {
+  description = "The role analysts assume to query the zones through the workgroup (read-only)."
+  value       = aws_iam_role.analyst.arn
+}

@@ -144,3 +144,37 @@ variable "payments_api_allowed_cidrs" {
   type        = list(string)
   default     = []
 }
+
+variable "slack_alerts" {
+  description = "Also post every alert to Slack: a small Lambda subscribes to the alert topic and posts to the incoming webhook whose URL you put in the secret named by the output slack_webhook_secret."
+  type        = bool
+  default     = false
+}
+
+variable "athena_scan_limit_mb" {
+  description = "The most one Athena query of the analysts' workgroup may scan, in MiB: a query that reaches it is cancelled (and billed for what it scanned). Athena's smallest limit is 10 MiB."
+  type        = number
+  default     = 1024
+
+  validation {
+    condition     = var.athena_scan_limit_mb >= 10
+    error_message = "athena_scan_limit_mb must be at least 10 (Athena's smallest per-query limit)."
+  }
+}
+
+variable "catalog_first_day" {
+  description = "The first day the Glue tables project partitions for (yyyy-MM-dd): the oldest load day in the lake and the oldest last_updated day of any fact must not be earlier."
+  type        = string
+  default     = "2020-01-01"
+
+  validation {
+    condition     = can(regex("^\\d{4}-\\d{2}-\\d{2}$", var.catalog_first_day))
+    error_message = "catalog_first_day must be a day written yyyy-MM-dd."
+  }
+}
+
+variable "analyst_principals" {
+  description = "IAM principals (ARNs) that may assume the analyst role. Empty: any principal of this account whose own policy allows sts:AssumeRole on it."
+  type        = list(string)
+  default     = []
+}

@@ -6,8 +6,10 @@ written, then break the stack one piece at a time in a copy and show that a chec
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +22,7 @@ import pytest
 from ingestion.config import load_settings
 from ingestion.ops.ledger import FinishedRun, TableRow
 from ingestion.ops.metrics import NAMESPACE, run_metrics
+from ingestion.ops.slack import SECRET_VARIABLE
 
 REPO = Path(__file__).resolve().parent.parent
 TERRAFORM = REPO / "terraform"
@@ -74,8 +77,8 @@ class Stack:
         for body in self.of_type("aws_iam_role_policy").values():
             if body["role"] != f"${{aws_iam_role.{role}.id}}":
                 continue
-            document = re.fullmatch(
-                r"\$\{data\.aws_iam_policy_document\.(\w+)\.json\}", body["policy"]
+            document = re.fullmatch(  # [0]: the document of an optional role
+                r"\$\{data\.aws_iam_policy_document\.(\w+)(?:\[0\])?\.json\}", body["policy"]
             )
             assert document, f"the policy of role {role} is not a policy document"
             statements += self.data[("aws_iam_policy_document", document.group(1))]["statement"]
@@ -134,11 +137,12 @@ def check_schedule_runs_the_task(stack: Stack) -> None:
     assert stack.allowed("scheduler", "sqs:SendMessage") == {dead_letters["arn"]}
 
 
-def check_task_reads_exactly_two_buckets_and_two_secrets(stack: Stack) -> None:
+def check_task_reaches_exactly_three_buckets_and_two_secrets(stack: Stack) -> None:
     task = stack.resource("aws_ecs_task_definition", "pipeline")
     assert task["task_role_arn"] == ref("aws_iam_role.task.arn")
     assert task["execution_role_arn"] == ref("aws_iam_role.execution.arn")
-    buckets = {ref("module.ingestion_bucket.arn"), ref("module.processed_bucket.arn")}
+    zones = {ref("module.ingestion_bucket.arn"), ref("module.processed_bucket.arn")}
+    buckets = zones | {ref("module.drop_bucket.arn")}
     s3_resources = {
         resource
         for statement in stack.role_statements("task")
@@ -149,7 +153,12 @@ def check_task_reads_exactly_two_buckets_and_two_secrets(stack: Stack) -> None:
     assert stack.allowed("task", "s3:GetObject") == {
         ref("module.ingestion_bucket.arn") + "/${local.lake_prefix}/*",
         ref("module.processed_bucket.arn") + "/${local.processed_prefix}/*",
+        ref("module.drop_bucket.arn") + "/${local.deliveries_prefix}/*",
     }
+    # the delivery partner's files are only read: a bad one stays where the partner put it
+    for action in ("s3:PutObject", "s3:DeleteObject"):
+        written = {r.split("}")[0] + "}" for r in stack.allowed("task", action)}
+        assert written == zones, action
     for role in ("task", "execution", "scheduler"):
         for statement in stack.role_statements(role):
             for action in statement["actions"]:
@@ -186,6 +195,8 @@ def check_container_speaks_the_configuration_contract(stack: Stack) -> None:
     assert settings.fx_url and settings.fx_url.startswith("https://")
     assert not settings.embedded_source and not settings.embedded_warehouse
     assert settings.lake_url.startswith("s3://") and settings.processed_url.startswith("s3://")
+    assert environment.get("TOTES_DELIVERIES_URL") == ref("local.deliveries_url")
+    assert settings.deliveries_url.startswith("s3://")
     assert settings.alert_topic_arn and settings.log_group
     logs = container["logConfiguration"]
     assert logs["logDriver"] == "awslogs"
@@ -238,7 +249,10 @@ def check_failures_and_alarms_reach_the_topic(stack: Stack) -> None:
 
 
 def check_alerts_are_mailed(stack: Stack) -> None:
-    subscriptions = list(stack.of_type("aws_sns_topic_subscription").values())
+    # the subscription that is always there; the optional Slack one has its own check
+    subscriptions = [
+        body for body in stack.of_type("aws_sns_topic_subscription").values() if "count" not in body
+    ]
     assert len(subscriptions) == 1, f"{len(subscriptions)} subscriptions to the alerts"
     (subscription,) = subscriptions
     assert subscription["topic_arn"] == ref("aws_sns_topic.alerts.arn")
@@ -303,15 +317,107 @@ def check_payments_api_is_optional_and_reads_only_the_warehouse(stack: Stack) ->
     assert "var.payments_api_allowed_cidrs" in ingress["for_each"]
 
 
+SLACK_GATED = ref("var.slack_alerts ? 1 : 0")
+SLACK_SECRET = ref("aws_secretsmanager_secret.slack_webhook[0].arn")
+
+
+def check_slack_is_optional_and_subscribes_to_the_alerts_topic(stack: Stack) -> None:
+    assert stack.variables["slack_alerts"]["default"] is False
+    subscription = stack.resource("aws_sns_topic_subscription", "slack")
+    function = stack.resource("aws_lambda_function", "slack_alerts")
+    permission = stack.resource("aws_lambda_permission", "slack_alerts")
+    for type_, name in (
+        ("aws_sns_topic_subscription", "slack"),
+        ("aws_lambda_function", "slack_alerts"),
+        ("aws_lambda_permission", "slack_alerts"),
+        ("aws_secretsmanager_secret", "slack_webhook"),
+        ("aws_iam_role", "slack_alerts"),
+        ("aws_iam_role_policy", "slack_alerts"),
+    ):
+        assert stack.resource(type_, name).get("count") == SLACK_GATED, f"{type_}.{name}"
+    assert subscription["topic_arn"] == ref("aws_sns_topic.alerts.arn")
+    assert subscription["protocol"] == "lambda"
+    assert subscription["endpoint"] == ref("aws_lambda_function.slack_alerts[0].arn")
+    # SNS may invoke it, and only from the alerts topic
+    assert permission["principal"] == "sns.amazonaws.com"
+    assert permission["source_arn"] == ref("aws_sns_topic.alerts.arn")
+    assert permission["function_name"] == ref("aws_lambda_function.slack_alerts[0].function_name")
+    # the zip holds the one module, whose handler the function names, and which imports only
+    # what the Lambda runtime has
+    archive = stack.data[("archive_file", "slack_alerts")]
+    assert function["filename"] == ref("data.archive_file.slack_alerts[0].output_path")
+    module = TERRAFORM / archive["source_file"].removeprefix("${path.module}/")
+    assert module.resolve() == REPO / "ingestion" / "ops" / "slack.py", module
+    assert function["handler"] == f"{module.stem}.handler" and function["runtime"] == "python3.12"
+    tree = ast.parse(module.read_text())
+    imported = {
+        name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for name in (
+            [alias.name for alias in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""]
+        )
+    }
+    assert imported <= sys.stdlib_module_names | {"boto3"}, imported
+    assert any(
+        isinstance(node, ast.FunctionDef) and node.name == "handler" for node in tree.body
+    ), "the module has no handler"
+
+
+def check_slack_reads_only_its_own_secret(stack: Stack) -> None:
+    function = stack.resource("aws_lambda_function", "slack_alerts")
+    assert function["role"] == ref("aws_iam_role.slack_alerts[0].arn")
+    (environment,) = function["environment"]
+    assert environment["variables"] == {SECRET_VARIABLE: SLACK_SECRET}
+    role = "slack_alerts[0]"
+    actions = {
+        action for statement in stack.role_statements(role) for action in statement["actions"]
+    }
+    assert actions == {
+        "secretsmanager:GetSecretValue",
+        "kms:Decrypt",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    }
+    assert stack.allowed(role, "secretsmanager:GetSecretValue") == {SLACK_SECRET}
+    assert stack.allowed(role, "kms:Decrypt") == {ref("aws_kms_key.totes.arn")}
+    # it writes to the log group it logs to, and to no other
+    (logs,) = function["logging_config"]
+    group = logs["log_group"].removesuffix(".name}")
+    assert stack.allowed(role, "logs:PutLogEvents") == {group + ".arn}:*"}
+    assert logs["application_log_level"] == "INFO"  # what the subscriber's tests capture
+    for other in ("task", "execution", "scheduler"):
+        assert SLACK_SECRET not in stack.allowed(other, "secretsmanager:GetSecretValue"), other
+
+
+def check_slack_webhook_has_no_value_in_terraform(stack: Stack) -> None:
+    secret = stack.resource("aws_secretsmanager_secret", "slack_webhook")
+    assert secret["kms_key_id"] == ref("aws_kms_key.totes.arn")
+    values = [
+        name
+        for name, body in stack.of_type("aws_secretsmanager_secret_version").items()
+        if "aws_secretsmanager_secret.slack_webhook" in body["secret_id"]
+    ]
+    assert values == [], "the webhook URL would be in Terraform's files and state"
+    for name, body in stack.variables.items():
+        if "slack" in name or "webhook" in name:
+            assert body["type"] == "bool", f"variable {name} could hold the webhook URL"
+
+
 CHECKS: list[Callable[[Stack], None]] = [
     check_schedule_runs_the_task,
-    check_task_reads_exactly_two_buckets_and_two_secrets,
+    check_task_reaches_exactly_three_buckets_and_two_secrets,
     check_container_speaks_the_configuration_contract,
     check_failures_and_alarms_reach_the_topic,
     check_alerts_are_mailed,
     check_buckets_are_private_encrypted_and_kept,
     check_no_secret_value_reaches_state,
     check_payments_api_is_optional_and_reads_only_the_warehouse,
+    check_slack_is_optional_and_subscribes_to_the_alerts_topic,
+    check_slack_reads_only_its_own_secret,
+    check_slack_webhook_has_no_value_in_terraform,
 ]
 
 
@@ -376,6 +482,16 @@ BREAKS = {
         BUCKET_OBJECTS,
         BUCKET_OBJECTS + '      "arn:aws:s3:::another/*",\n',
     ),
+    "task role may write the delivery partner's files": (
+        "deliveries.tf",
+        '    actions   = ["s3:GetObject"]',
+        '    actions   = ["s3:GetObject", "s3:DeleteObject"]',
+    ),
+    "container misses the deliveries prefix": (
+        "task.tf",
+        '      { name = "TOTES_DELIVERIES_URL", value = local.deliveries_url },\n',
+        "",
+    ),
     "execution role cannot read the warehouse secret": (
         "iam.tf",
         "      aws_secretsmanager_secret.warehouse_url.arn,\n",
@@ -415,6 +531,37 @@ BREAKS = {
         'CPU and 0.5 GB on Fargate)."\n  type        = bool\n  default     = false',
         'CPU and 0.5 GB on Fargate)."\n  type        = bool\n  default     = true',
     ),
+    "Slack on by default": (
+        "variables.tf",
+        'slack_webhook_secret."\n  type        = bool\n  default     = false',
+        'slack_webhook_secret."\n  type        = bool\n  default     = true',
+    ),
+    "Slack subscribed whether enabled or not": (
+        "slack.tf",
+        'resource "aws_sns_topic_subscription" "slack" {\n  count = var.slack_alerts ? 1 : 0\n',
+        'resource "aws_sns_topic_subscription" "slack" {\n',
+    ),
+    "Slack zip holds another module": (
+        "slack.tf",
+        '"${path.module}/../ingestion/ops/slack.py"',
+        '"${path.module}/../ingestion/ops/alerts.py"',
+    ),
+    "Slack role reads the source secret too": (
+        "slack.tf",
+        "    resources = [aws_secretsmanager_secret.slack_webhook[0].arn]\n",
+        "    resources = [\n      aws_secretsmanager_secret.slack_webhook[0].arn,\n"
+        "      aws_secretsmanager_secret.source_url.arn,\n    ]\n",
+    ),
+    "Slack webhook URL in Terraform": (
+        "slack.tf",
+        '\ndata "archive_file" "slack_alerts" {\n',
+        '\nvariable "slack_webhook_url" {\n  type = string\n}\n\n'
+        'resource "aws_secretsmanager_secret_version" "slack_webhook" {\n'
+        "  count         = var.slack_alerts ? 1 : 0\n"
+        "  secret_id     = aws_secretsmanager_secret.slack_webhook[0].id\n"
+        "  secret_string = var.slack_webhook_url\n}\n"
+        '\ndata "archive_file" "slack_alerts" {\n',
+    ),
 }
 
 
@@ -429,6 +576,293 @@ def test_a_check_fails_when_a_piece_of_wiring_is_broken(case: str, tmp_path: Pat
     stack = Stack.parse(copy)
     failed = []
     for check in CHECKS:
+        try:
+            check(stack)
+        except AssertionError:
+            failed.append(check.__name__)
+    assert failed, f"no check noticed: {case}"
+    print(f"{case}: caught by {', '.join(failed)}")
+
+
+# --- the Glue catalog and Athena (catalog.tf, modules/zone_tables) ----------------------------
+# Which tables and columns the module computes, and whether they match the files of a real run,
+# is tests/test_catalog.py's part; these checks hold the wiring around it.
+
+
+@dataclass
+class CatalogStack(Stack):
+    """A stack that also knows its folder and its locals, so a check can read its modules."""
+
+    folder: Path = TERRAFORM
+    locals: dict[str, Any] | None = None
+
+    @classmethod
+    def parse(cls, folder: Path) -> CatalogStack:
+        return cls(**vars(Stack.parse(folder)), folder=folder, locals=_locals(folder))
+
+    def module_hcl(self, name: str) -> dict[str, Any]:
+        """The parsed HCL of the local module `module.<name>` uses: locals and outputs merged."""
+        folder = self.folder / self.modules[name]["source"]
+        return {
+            "locals": _locals(folder),
+            "outputs": {
+                name: body
+                for path in sorted(folder.glob("*.tf"))
+                for entry in _parsed(path).get("output", [])
+                for name, body in entry.items()
+            },
+        }
+
+
+def _locals(folder: Path) -> dict[str, Any]:
+    return {
+        name: value
+        for path in sorted(folder.glob("*.tf"))
+        for block in _parsed(path).get("locals", [])
+        for name, value in block.items()
+    }
+
+
+_PARSED: dict[str, dict[str, Any]] = {}  # HCL text -> its parse: the copies repeat most files
+
+
+def _parsed(path: Path) -> dict[str, Any]:
+    text = path.read_text()
+    if text not in _PARSED:
+        _PARSED[text] = hcl2.loads(text, serialization_options=PLAIN)
+    return _PARSED[text]
+
+
+ZONES = {"lake", "processed"}
+WORKGROUP = ref("aws_athena_workgroup.analysts.arn")
+ATHENA_CATALOG = ":datacatalog/AwsDataCatalog"
+
+
+def check_glue_tables_are_the_zone_modules_tables(stack: CatalogStack) -> None:
+    module = stack.modules["zone_tables"]
+    assert module["source"] == "./modules/zone_tables"
+    assert module["repo_root"] == "${path.module}/.."
+    assert module["zone_urls"] == {
+        "lake": ref("local.lake_url"),
+        "processed": ref("local.processed_url"),
+    }
+    assert module["first_day"] == ref("var.catalog_first_day")
+    # it reads the contracts themselves, where they are
+    for dataset in module["lake_datasets"].values():
+        for contract in dataset.get("contracts", []):
+            assert (REPO / contract).is_file(), contract
+    assert list(REPO.glob(module["mart_files"])), f"no file matches {module['mart_files']}"
+    # and every Glue table is one of its tables, as it computed it
+    assert stack.locals is not None
+    assert "module.zone_tables.tables" in stack.locals["catalog_tables"]
+    table = stack.resource("aws_glue_catalog_table", "zone")
+    assert table["for_each"] == ref("local.catalog_tables")
+    assert table["database_name"] == ref("aws_glue_catalog_database.zone[each.value.zone].name")
+    assert table["table_type"] == "EXTERNAL_TABLE"
+    assert table["parameters"] == ref("each.value.parameters")
+    (storage,) = table["storage_descriptor"]
+    assert storage["location"] == ref("each.value.location")
+    assert storage["input_format"].endswith(".parquet.MapredParquetInputFormat")
+    assert storage["ser_de_info"][0]["serialization_library"].endswith("ParquetHiveSerDe")
+    (columns,) = [block["columns"] for block in storage["dynamic"]]
+    assert columns["for_each"] == ref("each.value.columns")
+    assert columns["content"][0]["type"] == ref("columns.value.type")
+    (keys,) = [block["partition_keys"] for block in table["dynamic"]]
+    assert keys["for_each"] == ref("each.value.partition_keys")
+    assert keys["content"][0]["name"] == ref("partition_keys.value.name")
+    # a database per zone the module knows
+    database = stack.resource("aws_glue_catalog_database", "zone")
+    assert set(database["for_each"]) == ZONES
+    assert set(stack.module_hcl("zone_tables")["locals"]["zones"]) == ZONES
+
+
+def check_every_partition_is_projected_where_the_zones_put_it(stack: CatalogStack) -> None:
+    from ingestion.export.processed import PARTITION_COLUMN
+    from ingestion.extract.fx import FIRST_RATE_DAY
+    from ingestion.lake.layout import LAYOUT
+
+    module = stack.modules["zone_tables"]
+    # the partitions are the ones the writers make
+    assert LAYOUT.startswith(f"{{table_name}}/{module['lake_partition']}={{")
+    assert module["fact_partition"] == PARTITION_COLUMN
+    hcl = stack.module_hcl("zone_tables")
+    assert hcl["locals"]["load_day"]["name"] == ref("var.lake_partition")
+    # a partitioned table is projected: one day folder per day, from the first day to today
+    tables = hcl["outputs"]["tables"]["value"]
+    for piece in (
+        "length(table.partition_keys) == 0 ? {} :",
+        '"projection.enabled" = "true"',
+        '"storage.location.template" = join("/", concat(["${var.zone_urls[zone]}/${table.path}"],'
+        ' [for key in table.partition_keys : "${key.name}=$${${key.name}}"], [""]))',
+        "[for key in table.partition_keys : {",
+        '"projection.${key.name}.type" = "date"',
+        '"projection.${key.name}.format" = "yyyy-MM-dd"',
+        '"projection.${key.name}.range" = "${var.first_day},NOW"',
+        'location = "${var.zone_urls[zone]}/${table.path}/"',
+    ):
+        assert piece in tables, f"the module's tables lack: {piece}"
+    first_day = stack.variables["catalog_first_day"]["default"]
+    assert first_day <= FIRST_RATE_DAY.isoformat(), "days before it would be invisible to Athena"
+
+
+def check_workgroup_enforces_encrypted_results_and_a_scan_limit(stack: CatalogStack) -> None:
+    (workgroup,) = stack.of_type("aws_athena_workgroup").values()
+    (configuration,) = workgroup["configuration"]
+    assert configuration["enforce_workgroup_configuration"] is True
+    assert configuration.get("bytes_scanned_cutoff_per_query") == ref(
+        "var.athena_scan_limit_mb * 1024 * 1024"
+    )
+    limit = stack.variables["athena_scan_limit_mb"]
+    assert 10 <= limit["default"] <= 10 * 1024 and limit["validation"]
+    (results,) = configuration["result_configuration"]
+    assert results["output_location"].startswith(
+        f"s3://{ref('module.athena_results_bucket.bucket')}/"
+    )
+    assert results["encryption_configuration"] == [
+        {"encryption_option": "SSE_KMS", "kms_key_arn": ref("aws_kms_key.totes.arn")}
+    ]
+    # the results bucket is a private bucket of the stack (the module is checked above)
+    bucket = stack.modules["athena_results_bucket"]
+    assert bucket["source"] == "./modules/private_bucket"
+    assert bucket["kms_key_arn"] == ref("aws_kms_key.totes.arn")
+
+
+def check_analyst_queries_through_the_workgroup_only(stack: CatalogStack) -> None:
+    statements = stack.role_statements("analyst")
+    for statement in statements:
+        assert statement.get("effect", "Allow") == "Allow"
+        assert statement["resources"] != ["*"], statement
+        for action in statement["actions"]:
+            assert action != "*" and not action.endswith(":*"), action
+    athena = {a for s in statements for a in s["actions"] if a.startswith("athena:")}
+    for action in athena:
+        resources = stack.allowed("analyst", action)
+        assert resources == {WORKGROUP} or all(r.endswith(ATHENA_CATALOG) for r in resources)
+    for action in ("StartQueryExecution", "GetQueryResults", "StopQueryExecution"):
+        assert stack.allowed("analyst", f"athena:{action}") == {WORKGROUP}, action
+    (assume,) = stack.data[("aws_iam_policy_document", "analyst_assume")]["statement"]
+    (principal,) = assume["principals"]
+    assert principal["type"] == "AWS" and '"*"' not in principal["identifiers"]
+    assert (
+        ":root" in principal["identifiers"] and "var.analyst_principals" in principal["identifiers"]
+    )
+
+
+def check_analyst_reads_the_catalog_and_the_zones_only(stack: CatalogStack) -> None:
+    statements = stack.role_statements("analyst")
+    actions = {action for statement in statements for action in statement["actions"]}
+    glue = {action for action in actions if action.startswith("glue:")}
+    assert glue and all(a.startswith(("glue:Get", "glue:BatchGet")) for a in glue), glue
+    databases = {f'aws_glue_catalog_database.zone["{zone}"].name' for zone in ZONES}
+    for action in glue:
+        for resource in stack.allowed("analyst", action):
+            assert resource.endswith(":catalog") or any(d in resource for d in databases), resource
+    # the zones are read, the results written, nothing else
+    assert stack.allowed("analyst", "s3:GetObject") == {
+        ref("module.ingestion_bucket.arn") + "/${local.lake_prefix}/*",
+        ref("module.processed_bucket.arn") + "/${local.processed_prefix}/*",
+        ref("module.athena_results_bucket.arn") + "/results/*",
+    }
+    results = ref("module.athena_results_bucket.arn")
+    for action in actions:
+        if action.startswith("s3:") and not action.startswith(("s3:Get", "s3:List")):
+            written = stack.allowed("analyst", action)
+            assert all(r.startswith(results) for r in written), f"{action} on {written}"
+    assert {a for a in actions if a.startswith("kms:")} == {"kms:Decrypt", "kms:GenerateDataKey"}
+    assert stack.allowed("analyst", "kms:Decrypt") == {ref("aws_kms_key.totes.arn")}
+
+
+CATALOG_CHECKS: list[Callable[[CatalogStack], None]] = [
+    check_glue_tables_are_the_zone_modules_tables,
+    check_every_partition_is_projected_where_the_zones_put_it,
+    check_workgroup_enforces_encrypted_results_and_a_scan_limit,
+    check_analyst_queries_through_the_workgroup_only,
+    check_analyst_reads_the_catalog_and_the_zones_only,
+]
+
+
+@pytest.mark.parametrize("check", CATALOG_CHECKS, ids=lambda check: check.__name__[6:])
+def test_the_catalog_is_wired(check: Callable[[CatalogStack], None]) -> None:
+    check(CatalogStack.parse(TERRAFORM))
+
+
+# One piece of the catalog's wiring removed or bent per case: (file, text as written, replacement).
+ZONE_READS = '    sid     = "ReadTheZones"\n    actions = ["s3:GetObject"]\n'
+CATALOG_BREAKS = {
+    "Glue tables typed apart from the module": (
+        "catalog.tf",
+        "  parameters = each.value.parameters",
+        '  parameters = { classification = "parquet" }',
+    ),
+    "the processed zone has no database": (
+        "catalog.tf",
+        '    processed = "The star schema',
+        '    retired = "The star schema',
+    ),
+    "projection off": (
+        "modules/zone_tables/main.tf",
+        '"projection.enabled" = "true"',
+        '"projection.enabled" = "false"',
+    ),
+    "lake partition is not the lake's": (
+        "catalog.tf",
+        'lake_partition = "load_date"',
+        'lake_partition = "load_day"',
+    ),
+    "workgroup settings left to the client": (
+        "catalog.tf",
+        "enforce_workgroup_configuration    = true",
+        "enforce_workgroup_configuration    = false",
+    ),
+    "results encrypted with S3's own key": (
+        "catalog.tf",
+        'encryption_option = "SSE_KMS"',
+        'encryption_option = "SSE_S3"',
+    ),
+    "no scan limit": (
+        "catalog.tf",
+        "    bytes_scanned_cutoff_per_query     = var.athena_scan_limit_mb * 1024 * 1024\n",
+        "",
+    ),
+    "results outside the stack": (
+        "catalog.tf",
+        '"s3://${module.athena_results_bucket.bucket}/results/"',
+        '"s3://someone-elses-bucket/results/"',
+    ),
+    "analyst queries in any workgroup": (
+        "catalog.tf",
+        "    resources = [aws_athena_workgroup.analysts.arn]",
+        '    resources = ["*"]',
+    ),
+    "analyst writes the lake": (
+        "catalog.tf",
+        ZONE_READS,
+        ZONE_READS.replace('"s3:GetObject"', '"s3:GetObject", "s3:PutObject"'),
+    ),
+    "analyst changes a table": (
+        "catalog.tf",
+        '      "glue:GetTable",\n',
+        '      "glue:GetTable",\n      "glue:UpdateTable",\n',
+    ),
+    "anyone may be the analyst": (
+        "catalog.tf",
+        '      type = "AWS"\n',
+        '      type = "*"\n',
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CATALOG_BREAKS))
+def test_a_catalog_check_fails_when_its_wiring_is_broken(case: str, tmp_path: Path) -> None:
+    file, written, broken = CATALOG_BREAKS[case]
+    copy = tmp_path / "terraform"
+    shutil.copytree(TERRAFORM, copy, ignore=shutil.ignore_patterns(".terraform"))
+    text = (copy / file).read_text()
+    assert text.count(written) == 1, f"{file} no longer holds the text this case breaks"
+    (copy / file).write_text(text.replace(written, broken))
+    stack = CatalogStack.parse(copy)
+    failed = []
+    for check in CATALOG_CHECKS:
         try:
             check(stack)
         except AssertionError:
