@@ -10,7 +10,7 @@ import ast
 import re
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -565,23 +565,35 @@ BREAKS = {
 }
 
 
-@pytest.mark.parametrize("case", list(BREAKS))
-def test_a_check_fails_when_a_piece_of_wiring_is_broken(case: str, tmp_path: Path) -> None:
-    file, written, broken = BREAKS[case]
+def checks_noticing(
+    case: str,
+    breaks: dict[str, tuple[str, str, str]],
+    checks: Sequence[Callable[[Any], None]],
+    parse: Callable[[Path], Stack],
+    tmp_path: Path,
+) -> list[str]:
+    """The names of the `checks` that fail on a copy of the stack broken as `breaks[case]` says."""
+    file, written, broken = breaks[case]
     copy = tmp_path / "terraform"
-    shutil.copytree(TERRAFORM, copy)
+    shutil.copytree(TERRAFORM, copy, ignore=shutil.ignore_patterns(".terraform"))
     text = (copy / file).read_text()
     assert text.count(written) == 1, f"{file} no longer holds the text this case breaks"
     (copy / file).write_text(text.replace(written, broken))
-    stack = Stack.parse(copy)
+    stack = parse(copy)
     failed = []
-    for check in CHECKS:
+    for check in checks:
         try:
             check(stack)
         except AssertionError:
             failed.append(check.__name__)
     assert failed, f"no check noticed: {case}"
     print(f"{case}: caught by {', '.join(failed)}")
+    return failed
+
+
+@pytest.mark.parametrize("case", list(BREAKS))
+def test_a_check_fails_when_a_piece_of_wiring_is_broken(case: str, tmp_path: Path) -> None:
+    checks_noticing(case, BREAKS, CHECKS, Stack.parse, tmp_path)
 
 
 # --- the Glue catalog and Athena (catalog.tf, modules/zone_tables) ----------------------------
@@ -854,18 +866,4 @@ CATALOG_BREAKS = {
 
 @pytest.mark.parametrize("case", list(CATALOG_BREAKS))
 def test_a_catalog_check_fails_when_its_wiring_is_broken(case: str, tmp_path: Path) -> None:
-    file, written, broken = CATALOG_BREAKS[case]
-    copy = tmp_path / "terraform"
-    shutil.copytree(TERRAFORM, copy, ignore=shutil.ignore_patterns(".terraform"))
-    text = (copy / file).read_text()
-    assert text.count(written) == 1, f"{file} no longer holds the text this case breaks"
-    (copy / file).write_text(text.replace(written, broken))
-    stack = CatalogStack.parse(copy)
-    failed = []
-    for check in CATALOG_CHECKS:
-        try:
-            check(stack)
-        except AssertionError:
-            failed.append(check.__name__)
-    assert failed, f"no check noticed: {case}"
-    print(f"{case}: caught by {', '.join(failed)}")
+    checks_noticing(case, CATALOG_BREAKS, CATALOG_CHECKS, CatalogStack.parse, tmp_path)
