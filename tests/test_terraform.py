@@ -31,6 +31,16 @@ PLAIN = hcl2.SerializationOptions(
 )
 
 
+_PARSED: dict[str, dict[str, Any]] = {}  # HCL text -> its parse: a broken copy changes one file
+
+
+def _parsed(path: Path) -> dict[str, Any]:
+    text = path.read_text()
+    if text not in _PARSED:
+        _PARSED[text] = hcl2.loads(text, serialization_options=PLAIN)
+    return _PARSED[text]
+
+
 @dataclass
 class Stack:
     """The blocks of one Terraform root module, by kind, type and name."""
@@ -47,7 +57,7 @@ class Stack:
             kind: {} for kind in ("resource", "data", "module", "variable", "output")
         }
         for path in sorted(folder.glob("*.tf")):
-            parsed = hcl2.loads(path.read_text(), serialization_options=PLAIN)
+            parsed = _parsed(path)
             for kind in ("resource", "data"):
                 for entry in parsed.get(kind, []):
                     for type_, named in entry.items():
@@ -633,16 +643,6 @@ def _locals(folder: Path) -> dict[str, Any]:
         for block in _parsed(path).get("locals", [])
         for name, value in block.items()
     }
-
-
-_PARSED: dict[str, dict[str, Any]] = {}  # HCL text -> its parse: the copies repeat most files
-
-
-def _parsed(path: Path) -> dict[str, Any]:
-    text = path.read_text()
-    if text not in _PARSED:
-        _PARSED[text] = hcl2.loads(text, serialization_options=PLAIN)
-    return _PARSED[text]
 
 
 ZONES = {"lake", "processed"}
