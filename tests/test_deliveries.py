@@ -14,7 +14,7 @@ import pytest
 from ingestion.common.database import preflight
 from ingestion.config import Settings
 from ingestion.extract import DELIVERIES_DATASET, DELIVERY_TABLE, REJECTED_TABLE
-from ingestion.extract.deliveries import RejectedFile, events_in, extract_deliveries
+from ingestion.extract.deliveries import BrokenFile, events_in, extract_deliveries
 from ingestion.lake.layout import Lake
 from ingestion.lake.storage import filesystem
 from ingestion.local.postgres import LocalPostgres
@@ -74,14 +74,14 @@ def test_json_lines_and_json_arrays_hold_events_in_utc() -> None:
 def test_a_file_that_breaks_the_contract_is_rejected_whole_naming_where(
     name: str, content: bytes, reason: str
 ) -> None:
-    with pytest.raises(RejectedFile) as rejected:
+    with pytest.raises(BrokenFile) as rejected:
         events_in(name, content)
     assert reason in str(rejected.value)
 
 
 def test_a_reason_stays_short_however_bad_the_file() -> None:
     content = lines(*[event(units="x")] * 1000)
-    with pytest.raises(RejectedFile) as rejected:
+    with pytest.raises(BrokenFile) as rejected:
         events_in("a.jsonl", content)
     assert len(str(rejected.value)) <= 500
     assert str(rejected.value).endswith("; ...")
@@ -206,6 +206,8 @@ def test_bad_files_are_listed_with_their_reasons_and_a_resent_file_adds_no_versi
     assert "deliveries-1-bad-1.jsonl" in listed.stdout and "not JSON" in listed.stdout
     assert "deliveries-1-bad-2.jsonl" in listed.stdout and "units is missing" in listed.stdout
     assert "deliveries-1-bad-3.jsonl" in listed.stdout and "valid integer" in listed.stdout
+    status = totes("status", env=env, cwd=tmp_path)
+    assert "quarantine: delivery files 3" in status.stdout, status.stdout
 
     # the partner sends the same file again and fixes one bad file
     wh = delivered.warehouse_url

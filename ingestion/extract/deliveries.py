@@ -85,16 +85,16 @@ REJECTED_SCHEMA = pa.schema(
 )
 
 
-class RejectedFile(ValueError):
+class BrokenFile(ValueError):
     """A file's content breaks the contract; the message says where and how."""
 
 
 def events_in(name: str, content: bytes) -> list[DeliveryEvent]:
-    """The events of one file, or RejectedFile naming the first problems."""
+    """The events of one file, or BrokenFile naming the first problems."""
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise RejectedFile(f"not UTF-8 text (byte {error.start})") from None
+        raise BrokenFile(f"not UTF-8 text (byte {error.start})") from None
     records: list[tuple[str, Any]] = []
     if name.endswith(".jsonl"):
         for number, line in enumerate(text.splitlines(), start=1):
@@ -103,7 +103,7 @@ def events_in(name: str, content: bytes) -> list[DeliveryEvent]:
     else:
         document = _parsed(text, "")
         if not isinstance(document, list):
-            raise RejectedFile(f"a .json file must hold an array of events, not {_kind(document)}")
+            raise BrokenFile(f"a .json file must hold an array of events, not {_kind(document)}")
         records = [(f"event {number}", item) for number, item in enumerate(document, start=1)]
     events, problems = [], []
     for where, record in records:
@@ -115,7 +115,7 @@ def events_in(name: str, content: bytes) -> list[DeliveryEvent]:
         except ValidationError as error:
             problems.extend(f"{where}: {_problem(detail)}" for detail in error.errors())
     if problems:
-        raise RejectedFile(_shortened("; ".join(problems)))
+        raise BrokenFile(_shortened("; ".join(problems)))
     return events
 
 
@@ -123,7 +123,7 @@ def _parsed(text: str, where: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        raise RejectedFile(f"{where}not JSON ({error.msg} at column {error.colno})") from None
+        raise BrokenFile(f"{where}not JSON ({error.msg} at column {error.colno})") from None
 
 
 def _problem(detail: Any) -> str:
@@ -159,7 +159,7 @@ def read_events(files: list[Any]) -> Iterator[Any]:
                 row = event.model_dump()
                 row.update(source_file=name, file_modified_at=modified)
                 events.append(row | {LAKE_LOAD_COLUMN: load_id})
-        except RejectedFile as error:
+        except BrokenFile as error:
             rejected = {
                 "source_file": name,
                 "file_modified_at": modified,

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from ingestion.extract import TABLES
 from ingestion.ops.freshness import SLA_MINUTES, breached, lag_seconds
 from ingestion.ops.ledger import Ledger, RunSummary
-from ingestion.transform.quarantine import quarantined_rows
+from ingestion.transform.quarantine import quarantined_rows, rejected_files
 
 NEXT_STEP_BY_EXIT_CODE = {
     2: "fix the setting the error names",
@@ -24,7 +24,7 @@ NEXT_STEP_BY_EXIT_CODE = {
 class Status:
     runs: list[RunSummary]
     lags: dict[str, float]  # seconds, per source table that was ever caught up
-    held: dict[str, int]  # quarantined versions per table
+    held: dict[str, int]  # quarantined versions per table, and delivery files set aside
 
     @property
     def behind(self) -> dict[str, float]:
@@ -44,7 +44,7 @@ class Status:
         if self.behind:
             return "runs succeed but not often enough: check that the schedule runs"
         if self.held:
-            return "versions are held in quarantine: see `totes quarantine list`"
+            return "versions or files are held in quarantine: see `totes quarantine list`"
         return "nothing: all is well"
 
 
@@ -54,6 +54,9 @@ def read_status(warehouse_url: str, runs: int) -> Status:
     for row in quarantined_rows(warehouse_url):
         if row.status == "held":
             held[row.source_table] = held.get(row.source_table, 0) + 1
+    set_aside = sum(not file.replaced for file in rejected_files(warehouse_url))
+    if set_aside:
+        held["delivery files"] = set_aside
     lags = lag_seconds(ledger.caught_up_since(), datetime.now(UTC))
     return Status(ledger.recent_runs(runs), lags, held)
 
