@@ -148,7 +148,7 @@ def _shortened(reason: str) -> str:
 @dlt.transformer(name=DELIVERY_TABLE)
 def read_events(files: list[Any]) -> Iterator[Any]:
     """A page of listed files -> their events, or a `rejected_file` row per bad file. A file that
-    cannot be read (the bucket is down) raises: the run retries, the cursor stays."""
+    cannot be read (the bucket is down) raises: nothing of this run is kept, the cursor stays."""
     load_id = dlt.current.load_package_state()["load_id"]
     events: list[dict[str, Any]] = []
     for file in files:
