@@ -28,7 +28,7 @@ install: .venv/.synced ## create the locked environment in .venv
 
 # the demo is read by people, also when its output is piped: readable text unless told otherwise
 demo: export TOTES_LOG_FORMAT ?= text
-demo: install ## run the whole pipeline from empty on the embedded stack: init, run, churn, run
+demo: install ## run the whole pipeline from empty on the embedded stack: init, deliveries, run, churn, run
 	-@totes local down >/dev/null 2>&1
 	rm -rf .totes/postgres .totes/lake .totes/processed .totes/drop
 	totes local up
