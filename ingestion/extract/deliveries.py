@@ -155,10 +155,15 @@ def read_events(files: list[Any]) -> Iterator[Any]:
         content = file.read_bytes()
         name, modified = file["relative_path"], file["modification_date"]
         try:
-            for event in events_in(name, content):
-                row = event.model_dump()
-                row.update(source_file=name, file_modified_at=modified)
-                events.append(row | {LAKE_LOAD_COLUMN: load_id})
+            events.extend(
+                {
+                    **event.model_dump(),
+                    "source_file": name,
+                    "file_modified_at": modified,
+                    LAKE_LOAD_COLUMN: load_id,
+                }
+                for event in events_in(name, content)
+            )
         except BrokenFile as error:
             rejected = {
                 "source_file": name,
@@ -178,9 +183,9 @@ def _as_table(table: str, schema: pa.Schema, rows: list[dict[str, Any]]) -> Any:
 
 
 def deliveries_source(drop_url: str) -> Any:
-    fs, root = filesystem(drop_url)
+    fs, _ = filesystem(drop_url)
     files = listed_files(
-        bucket_url=f"s3://{root}" if "file" not in fs.protocol else bucket_url(drop_url),
+        bucket_url=bucket_url(drop_url),
         credentials=fs,
         file_glob=FILE_GLOB,
         # [newest read - LOOKBACK, ...): with a lag dlt keeps no keys, so unseen_file does
@@ -196,19 +201,21 @@ def unseen_file() -> Any:
     State: {"newest": the newest modification time read, "read": ["<path>@<time>", ...]} for
     the files no older than newest - LOOKBACK, the only ones a later run can list again."""
 
+    read: set[str] | None = None  # the remembered keys, read from the state once a run
+
     def keep_unseen(file: Any) -> bool:
+        nonlocal read
         state = dlt.current.resource_state(LISTING).setdefault("window", {})
+        if read is None:
+            read = set(state.get("read", []))
         modified: datetime = file["modification_date"]
         key = f"{file['relative_path']}@{modified.isoformat()}"
-        read = set(state.get("read", []))
         if key in read:
             return False
         newest = max(modified, datetime.fromisoformat(state.get("newest", modified.isoformat())))
         start = newest - LOOKBACK
-        read.add(key)
-        state["read"] = sorted(
-            k for k in read if datetime.fromisoformat(k.rsplit("@")[-1]) >= start
-        )
+        read = {k for k in read if datetime.fromisoformat(k.rsplit("@")[-1]) >= start} | {key}
+        state["read"] = sorted(read)
         state["newest"] = newest.isoformat()
         return True
 

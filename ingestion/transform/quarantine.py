@@ -73,12 +73,13 @@ class RejectedFile:
 def rejected_files(warehouse_url: str) -> list[RejectedFile]:
     """Every delivery file set aside, oldest first."""
     with reading(warehouse_url) as cursor:
-        cursor.execute("select to_regclass(%s) is not null", (".".join(REJECTED_FILES),))
-        (exists,) = cursor.fetchone() or (False,)
+        cursor.execute(
+            "select to_regclass(%s) is not null, to_regclass(%s) is not null",
+            (".".join(REJECTED_FILES), ".".join(DELIVERY_EVENTS)),
+        )
+        exists, events_exist = cursor.fetchone()
         if not exists:
             return []
-        cursor.execute("select to_regclass(%s) is not null", (".".join(DELIVERY_EVENTS),))
-        (events_exist,) = cursor.fetchone() or (False,)
         replaced = (
             sql.SQL(
                 "exists (select 1 from {} as read where read.source_file = bad.source_file "
