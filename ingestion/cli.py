@@ -21,11 +21,13 @@ import click
 
 from ingestion.common.database import scrub
 from ingestion.config import SOURCE_DB, WAREHOUSE_DB, Settings, describe, load_settings, redact
-from ingestion.errors import ConfigError, RunInProgress, TotesError
+from ingestion.continuous import StopRequest, held_by
+from ingestion.errors import ConfigError, RunInProgress, RunStopped, TotesError
 from ingestion.ops.log import Log, log_format, table_counts
 
 if TYPE_CHECKING:
     from ingestion.ops.monitor import Monitor
+    from ingestion.transform.dbt_build import DbtWorker
 
 
 class _Cli(click.Group):
@@ -40,21 +42,27 @@ class _Cli(click.Group):
             # the reader went away (`totes ... | head`): stop writing, quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(1)
-        except RunInProgress as skipped:
-            _log().info(str(skipped), text=f"totes: {skipped}", skipped=True)
-            sys.exit(skipped.exit_code)
-        except TotesError as error:
-            _log().error(str(error), exit_code=error.exit_code)
-            sys.exit(error.exit_code)
-        except Exception as error:  # anything unexpected: still one line, still no secrets
-            if ctx.meta.get("debug"):
-                click.echo(_log().scrub(traceback.format_exc()), err=True)
-            _log().error(
-                f"{type(error).__name__}: {_first_line(error)} "
-                "(run again with --debug for the traceback)",
-                exit_code=1,
-            )
-            sys.exit(1)
+        except Exception as error:
+            sys.exit(_report(error))
+
+
+def _report(error: Exception) -> int:
+    """Log how a command (or one run of a loop) ended badly, as one line with no traceback
+    (unless --debug) and no password; return its exit code."""
+    if isinstance(error, RunInProgress | RunStopped):  # not failures
+        reason = {"skipped": True} if isinstance(error, RunInProgress) else {"stopped": True}
+        _log().info(str(error), text=f"totes: {error}", **reason)
+        return error.exit_code
+    if isinstance(error, TotesError):
+        _log().error(str(error), exit_code=error.exit_code)
+        return error.exit_code
+    if click.get_current_context().meta.get("debug"):
+        click.echo(_log().scrub(traceback.format_exc()), err=True)
+    _log().error(
+        f"{type(error).__name__}: {_first_line(error)} (run again with --debug for the traceback)",
+        exit_code=1,
+    )
+    return 1
 
 
 def _first_line(error: BaseException) -> str:
@@ -248,9 +256,20 @@ def source_deliveries(orders: int, bad: int, seed: int | None) -> None:
 
 
 @cli.command("run")
-def run_command() -> None:
-    """One pipeline run: extract -> load -> dbt build -> quarantine -> export."""
-    _pipeline("run")
+@click.option(
+    "--every",
+    type=click.IntRange(min=0),
+    metavar="SECONDS",
+    help="Keep going: a run every SECONDS, start to start (0: back to back), in one process, "
+    "until SIGTERM.",
+)
+def run_command(every: int | None) -> None:
+    """One pipeline run: extract -> load -> dbt build -> quarantine -> export. SIGTERM stops it
+    between two stages, and the next run goes on from there."""
+    if every is None:
+        _pipeline("run")
+    else:
+        _run_every(every)
 
 
 @cli.command("rebuild")
@@ -266,42 +285,100 @@ def rebuild_command(yes: bool) -> None:
 
 
 def _pipeline(command: str) -> None:
-    from ingestion.common.database import preflight
-
     settings = load_settings()
+    stop = StopRequest()
+    if command == "run":  # a rebuild's reset must be followed by its load: not stoppable
+        stop.install()
     started_at = datetime.now(UTC)
-    try:
-        # before importing dbt and dlt (seconds); a rebuild never reads the source
-        preflight(settings, *(("warehouse",) if command == "rebuild" else ()), on_retry=_retrying)
-    except Exception as error:  # still a failed run: ledger (if it can), metrics, alert
-        _monitor(command, settings, started_at).close(error)
-        raise
+    _preflight(command, settings, started_at)  # before importing dbt and dlt (seconds)
     from ingestion.transform.dbt_build import started_dbt
 
     # dbt's process first: it imports dbt on the second core while this one imports the rest
     with started_dbt() as dbt:
-        monitor = _monitor(command, settings, started_at)
-        from ingestion.pipeline import rebuild, run
+        _run_once(command, settings, started_at, stop, dbt)
 
-        source = "lake" if command == "rebuild" else describe(settings.source_url)
-        monitor.log.info(f"totes {command}: {source} -> {describe(settings.warehouse_url)}")
-        monitor.open()
-        work = rebuild if command == "rebuild" else run
-        try:
-            report = work(settings, monitor, dbt)
-        except BaseException as error:
-            monitor.close(error)
-            raise
+
+def _run_every(seconds: int) -> None:
+    """Continuous mode: a run every `seconds` (start to start) in this process, with dbt's
+    process kept between runs, until SIGTERM. A failed run is reported (log, ledger,
+    metrics, alert) like a scheduled one, and the next run is due as usual."""
+    from ingestion.continuous import run_times
+
+    settings = load_settings()
+    stop = StopRequest()
+    stop.install()
+    meta = click.get_current_context().meta
+    _log().info(
+        f"totes run --every {seconds}: a run every {seconds} s until SIGTERM", every=seconds
+    )
+    from ingestion.transform.dbt_build import started_dbt
+
+    def late(seconds_late: float) -> None:
+        _log().info(
+            f"that run took {seconds_late:.1f} s longer than the interval: the next starts now",
+            late_seconds=round(seconds_late, 3),
+        )
+
+    runs = 0
+    with started_dbt() as dbt:
+        for _ in run_times(seconds, stop, late):
+            runs += 1
+            started_at = datetime.now(UTC)
+            try:
+                _preflight("run", settings, started_at)
+                _run_once("run", settings, started_at, stop, dbt)
+            except Exception as error:  # reported; the loop goes on
+                _report(error)
+            finally:
+                meta.pop("monitor", None)  # the loop's own lines carry no run id
+    _log().info(f"stopped on SIGTERM after {runs} runs", runs=runs)
+
+
+def _preflight(command: str, settings: Settings, started_at: datetime) -> None:
+    """The databases answer, or the run fails now, recorded as failed (ledger, metrics, alert)
+    where it can be. A rebuild never reads the source."""
+    from ingestion.common.database import preflight
+
+    try:
+        preflight(settings, *(("warehouse",) if command == "rebuild" else ()), on_retry=_retrying)
+    except Exception as error:
+        _monitor(command, settings, started_at).close(error)
+        raise
+
+
+def _run_once(
+    command: str,
+    settings: Settings,
+    started_at: datetime,
+    stop: StopRequest,
+    dbt: DbtWorker | None,
+) -> None:
+    monitor = _monitor(command, settings, started_at, stop)
+    from ingestion.pipeline import rebuild, run
+
+    source = "lake" if command == "rebuild" else describe(settings.source_url)
+    monitor.log.info(f"totes {command}: {source} -> {describe(settings.warehouse_url)}")
+    monitor.open()
+    work = rebuild if command == "rebuild" else run
+    try:
+        report = work(settings, monitor, dbt)
+    except BaseException as error:
+        monitor.close(error)
+        raise
     monitor.close(None)
-    monitor.log.info(f"done in {report.seconds:.1f} s", seconds=round(report.seconds, 3))
+    # what the process holds after each run: a long-lived loop must not let it grow
+    held = {**held_by(os.getpid()), **(held_by(dbt.pid, "dbt_") if dbt and dbt.pid else {})}
+    monitor.log.info(f"done in {report.seconds:.1f} s", seconds=round(report.seconds, 3), **held)
 
 
-def _monitor(command: str, settings: Settings, started_at: datetime) -> Monitor:
+def _monitor(
+    command: str, settings: Settings, started_at: datetime, stop: StopRequest | None = None
+) -> Monitor:
     """The run's monitor; from now on the command's log lines (errors too) carry its run id
     and, once one has begun, the stage."""
     from ingestion.ops.monitor import Monitor
 
-    monitor = Monitor(command, settings, _log(), started_at)
+    monitor = Monitor(command, settings, _log(), started_at, lambda: bool(stop and stop.requested))
     click.get_current_context().meta["monitor"] = monitor
     return monitor
 

@@ -59,5 +59,12 @@ class RunInProgress(TotesError):
     exit_code = 0
 
 
+class RunStopped(TotesError):
+    """The run was asked to stop (SIGTERM) and did, between two stages: each stage before it
+    finished, and the next run goes on from there. Not a failure."""
+
+    exit_code = 0
+
+
 class FxSourceError(TotesError):
     """The FX API answered with something that is not a time series of rates."""

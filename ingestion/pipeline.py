@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from ingestion.common.database import drop_schema, run_lock
 from ingestion.common.retry import with_retries
 from ingestion.config import Settings
-from ingestion.errors import ContractViolation
+from ingestion.errors import ContractViolation, RunStopped
 from ingestion.export.processed import export
 from ingestion.extract import REJECTED_TABLE, TABLES
 from ingestion.extract.contract import Contract, ContractCheck, check_source
@@ -104,6 +104,7 @@ def run(
             ],
             settings,
             events,
+            stoppable=True,
         )
     if check.broken:
         raise ContractViolation(
@@ -188,9 +189,21 @@ def _warehouse_stages(
     ]
 
 
-def _run_stages(stages: list[Stage], settings: Settings, events: RunEvents) -> RunReport:
+def _run_stages(
+    stages: list[Stage], settings: Settings, events: RunEvents, stoppable: bool = False
+) -> RunReport:
+    """Run the stages in order. A `stoppable` run asked to stop (events.stop_requested) stops
+    between two stages, never inside one: each stage commits its work, so the next run goes on
+    from there as after any failure (a rebuild is not stoppable: its reset must be followed
+    by its load)."""
     report = RunReport()
     for name, work_of_stage in stages:
+        if stoppable and events.stop_requested():
+            done = f"after the {report.stages[-1].name} stage" if report.stages else "at its start"
+            raise RunStopped(
+                f"stopped on request {done}, before the {name} stage; the next run goes on "
+                "from there"
+            )
         events.stage_started(name)
         started = time.perf_counter()
         # every stage is idempotent, so a transient failure re-runs the whole stage

@@ -1,7 +1,9 @@
 # Everything that can go wrong ends in one topic, which mails alert_email:
 #   - the pipeline's own alerts (a failed run, the warehouse behind the SLA), deduplicated hourly
 #   - a task that stopped with a non-zero exit, or never started (rule below): this also catches
-#     what the process cannot report itself, such as running out of memory
+#     what the process cannot report itself, such as running out of memory. A service's task is
+#     one of them; a graceful stop (SIGTERM) exits 0 and is no failure
+#   - in continuous mode, the service failing to keep its task running (rule below)
 #   - the alarms: freshness, failed runs, schedules that could not start a task
 
 resource "aws_sns_topic" "alerts" {
@@ -17,7 +19,7 @@ resource "aws_sns_topic_subscription" "email" {
 
 data "aws_iam_policy_document" "alerts" {
   statement {
-    sid       = "TheFailedTaskRulePublishes"
+    sid       = "TheTaskAndServiceRulesPublish"
     actions   = ["sns:Publish"]
     resources = [aws_sns_topic.alerts.arn]
     principals {
@@ -27,7 +29,7 @@ data "aws_iam_policy_document" "alerts" {
     condition {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
-      values   = [aws_cloudwatch_event_rule.task_failed.arn]
+      values   = concat([aws_cloudwatch_event_rule.task_failed.arn], aws_cloudwatch_event_rule.service_impaired[*].arn)
     }
   }
 
@@ -85,6 +87,38 @@ resource "aws_cloudwatch_event_target" "task_failed" {
   }
 }
 
+# --- a service that cannot keep its task running (continuous mode) ---------------------------
+
+resource "aws_cloudwatch_event_rule" "service_impaired" {
+  count = local.continuous ? 1 : 0
+
+  name        = "${var.name}-service-impaired"
+  description = "The totes service cannot start its task, or a release of it failed and rolled back"
+  event_pattern = jsonencode({
+    source      = ["aws.ecs"]
+    detail-type = ["ECS Service Action", "ECS Deployment State Change"]
+    resources   = [aws_ecs_service.pipeline[0].id]
+    detail = {
+      eventName = ["SERVICE_TASK_START_IMPAIRED", "SERVICE_DEPLOYMENT_FAILED"]
+    }
+  })
+}
+
+resource "aws_cloudwatch_event_target" "service_impaired" {
+  count = local.continuous ? 1 : 0
+
+  rule = aws_cloudwatch_event_rule.service_impaired[0].name
+  arn  = aws_sns_topic.alerts.arn
+
+  input_transformer {
+    input_paths = {
+      service = "$.resources[0]"
+      event   = "$.detail.eventName"
+    }
+    input_template = "\"totes service <service>: <event>. No run happens until its task runs again; the service's events and ${local.log_group} say why.\""
+  }
+}
+
 # --- alarms ----------------------------------------------------------------------------------
 
 locals {
@@ -126,11 +160,13 @@ resource "aws_cloudwatch_metric_alarm" "failed_runs" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "schedule_dead_letters" {
+  count = local.continuous ? 0 : 1
+
   alarm_name          = "${var.name}-schedule-dead-letters"
-  alarm_description   = "The schedule could not start a task even after retries; the messages in ${aws_sqs_queue.schedule_dead_letters.name} say why."
+  alarm_description   = "The schedule could not start a task even after retries; the messages in ${aws_sqs_queue.schedule_dead_letters[0].name} say why."
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = aws_sqs_queue.schedule_dead_letters.name }
+  dimensions          = { QueueName = aws_sqs_queue.schedule_dead_letters[0].name }
   statistic           = "Maximum"
   period              = local.alarm_period_seconds
   evaluation_periods  = 1

@@ -3,6 +3,7 @@
 #   execution  what ECS does before the process starts: pull the image, write logs, read the
 #              two secrets into the environment
 #   scheduler  start this task definition on this cluster, and dead-letter what it cannot start
+#              (scheduled mode only: the continuous mode's service needs no role of ours)
 # Metrics need no permission: they are EMF log lines, which CloudWatch Logs turns into metrics.
 
 data "aws_iam_policy_document" "ecs_tasks_assume" {
@@ -116,6 +117,8 @@ resource "aws_iam_role_policy" "execution" {
 # --- scheduler role --------------------------------------------------------------------------
 
 resource "aws_iam_role" "scheduler" {
+  count = local.continuous ? 0 : 1
+
   name        = "${var.name}-scheduler"
   description = "EventBridge Scheduler starting the totes task"
   assume_role_policy = jsonencode({
@@ -130,6 +133,8 @@ resource "aws_iam_role" "scheduler" {
 }
 
 data "aws_iam_policy_document" "scheduler" {
+  count = local.continuous ? 0 : 1
+
   statement {
     sid       = "RunTheTask"
     actions   = ["ecs:RunTask"]
@@ -155,12 +160,14 @@ data "aws_iam_policy_document" "scheduler" {
   statement {
     sid       = "DeadLetter"
     actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.schedule_dead_letters.arn]
+    resources = [aws_sqs_queue.schedule_dead_letters[0].arn]
   }
 }
 
 resource "aws_iam_role_policy" "scheduler" {
+  count = local.continuous ? 0 : 1
+
   name   = "run-task"
-  role   = aws_iam_role.scheduler.id
-  policy = data.aws_iam_policy_document.scheduler.json
+  role   = aws_iam_role.scheduler[0].id
+  policy = data.aws_iam_policy_document.scheduler[0].json
 }

@@ -4,7 +4,8 @@
 #   secrets.tf    the source and warehouse URLs
 #   network.tf    where the task runs and what it may reach
 #   task.tf       the ECS cluster, task definition and log group
-#   schedule.tf   the schedule that starts a run every 5 minutes, its dead-letter queue
+#   schedule.tf   how runs start: a schedule (a task every 5 minutes), or a service (one task
+#                 running `totes run --every`), by var.run_mode
 #   iam.tf        the task, execution and scheduler roles
 #   alerts.tf     the alert topic, the failed-task rule and the alarms
 #   warehouse_db.tf  the optional RDS warehouse

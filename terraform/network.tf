@@ -18,7 +18,7 @@ locals {
 }
 
 resource "aws_security_group" "task" {
-  #checkov:skip=CKV2_AWS_5:attached by the schedule's network configuration (schedule.tf), which checkov does not follow
+  #checkov:skip=CKV2_AWS_5:attached by the schedule's or the service's network configuration (schedule.tf), which checkov does not follow
   name        = "${var.name}-task"
   description = "The pipeline task: no inbound; HTTPS and the databases outbound"
   vpc_id      = data.aws_vpc.selected.id

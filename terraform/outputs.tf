@@ -13,18 +13,20 @@ output "next_steps" {
        Terraform never sees it:
          aws secretsmanager put-secret-value --secret-id ${aws_secretsmanager_secret.source_url.name} --secret-string "$SOURCE_URL"
     3. ${local.warehouse_step}
-    4. The schedule starts a run every 5 minutes. Follow it:
+    4. ${local.continuous ? "The service runs the pipeline every ${var.run_every_seconds} seconds" : "The schedule starts a run every 5 minutes"}. Follow it:
          aws logs tail ${aws_cloudwatch_log_group.pipeline.name} --follow
   EOT
 }
 
 output "run_task_command" {
-  description = "Start one run by hand, outside the schedule."
+  description = "Start one run by hand, besides the schedule or the service (a run that finds another holding the warehouse lock exits at once)."
   value = join(" ", [
     "aws ecs run-task --cluster ${aws_ecs_cluster.pipeline.name}",
     "--task-definition ${aws_ecs_task_definition.pipeline.arn}",
     "--launch-type FARGATE",
     "--network-configuration 'awsvpcConfiguration={subnets=[${join(",", local.subnet_ids)}],securityGroups=[${aws_security_group.task.id}],assignPublicIp=${var.assign_public_ip ? "ENABLED" : "DISABLED"}}'",
+    # one run and exit, also when the task definition's command is continuous mode's
+    "--overrides '${jsonencode({ containerOverrides = [{ name = "pipeline", command = ["run"] }] })}'",
   ])
 }
 

@@ -1,5 +1,6 @@
-# One pipeline run is one Fargate task: `totes run` in the image, logs to CloudWatch (JSON lines;
-# the EMF ones become the `totes` metrics the alarms watch).
+# The pipeline's Fargate task: `totes run` in the image (once per task when scheduled, every
+# run_every_seconds in continuous mode), logs to CloudWatch (JSON lines; the EMF ones become the
+# `totes` metrics the alarms watch).
 
 resource "aws_ecs_cluster" "pipeline" {
   name = var.name
@@ -14,6 +15,15 @@ resource "aws_cloudwatch_log_group" "pipeline" {
   name              = local.log_group
   retention_in_days = var.log_retention_days
   kms_key_id        = aws_kms_key.totes.arn
+}
+
+locals {
+  # the source's key check (it finds deletes) runs every TOTES_KEY_CHECK_EVERY runs: its default,
+  # 12, is hourly at 5 minutes a run; in continuous mode it stays about hourly
+  key_check_every = ceil(3600 / var.run_every_seconds)
+  mode_environment = local.continuous ? [
+    { name = "TOTES_KEY_CHECK_EVERY", value = tostring(local.key_check_every) },
+  ] : []
 }
 
 resource "aws_ecs_task_definition" "pipeline" {
@@ -36,13 +46,17 @@ resource "aws_ecs_task_definition" "pipeline" {
   }
 
   container_definitions = jsonencode([{
-    name                   = "pipeline"
-    image                  = "${aws_ecr_repository.pipeline.repository_url}:${var.image_tag}"
-    essential              = true
-    command                = ["run"]
+    name      = "pipeline"
+    image     = "${aws_ecr_repository.pipeline.repository_url}:${var.image_tag}"
+    essential = true
+    # a task started by hand overrides this with ["run"] (outputs.tf): one run, then exit
+    command = local.continuous ? ["run", "--every", tostring(var.run_every_seconds)] : ["run"]
+    # SIGTERM (a deploy, a stop) lets the stage in progress finish; ECS kills the process after
+    # this many seconds, the most Fargate allows
+    stopTimeout            = 120
     readonlyRootFilesystem = true
     mountPoints            = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
-    environment = [
+    environment = concat([
       { name = "TOTES_LAKE_URL", value = local.lake_url },
       { name = "TOTES_PROCESSED_URL", value = local.processed_url },
       { name = "TOTES_ALERT_TOPIC_ARN", value = aws_sns_topic.alerts.arn },
@@ -52,7 +66,7 @@ resource "aws_ecs_task_definition" "pipeline" {
       { name = "TOTES_DELIVERIES_URL", value = local.deliveries_url },
       { name = "AWS_REGION", value = var.region },
       { name = "HOME", value = "/tmp" },
-    ]
+    ], local.mode_environment)
     # ECS reads these with the execution role when the task starts; they reach the process as
     # environment variables and are never part of the task definition
     secrets = [

@@ -25,10 +25,32 @@ variable "alert_email" {
   type        = string
 }
 
+variable "run_mode" {
+  description = "How runs start: \"scheduled\" starts one Fargate task per run on schedule_expression; \"continuous\" keeps one task running as an ECS service that starts a run every run_every_seconds (`totes run --every`), for fresher data."
+  type        = string
+  default     = "scheduled"
+
+  validation {
+    condition     = contains(["scheduled", "continuous"], var.run_mode)
+    error_message = "run_mode must be \"scheduled\" or \"continuous\"."
+  }
+}
+
 variable "schedule_expression" {
-  description = "How often the pipeline runs, as an EventBridge Scheduler expression."
+  description = "How often the pipeline runs in scheduled mode, as an EventBridge Scheduler expression."
   type        = string
   default     = "rate(5 minutes)"
+}
+
+variable "run_every_seconds" {
+  description = "In continuous mode, the seconds from the start of one run to the start of the next (a slower run delays the next; runs never overlap). Unused in scheduled mode."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.run_every_seconds >= 10 && var.run_every_seconds <= 3600 && floor(var.run_every_seconds) == var.run_every_seconds
+    error_message = "run_every_seconds must be a whole number of seconds from 10 to 3600."
+  }
 }
 
 variable "freshness_sla_minutes" {

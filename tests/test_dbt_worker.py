@@ -81,15 +81,22 @@ def test_a_run_that_fails_before_dbt_leaves_no_dbt_process(stack: Settings) -> N
     assert multiprocessing.active_children() == []
 
 
-def test_a_dbt_process_that_died_fails_the_build_clearly(stack: Settings) -> None:
+def test_a_dbt_process_that_died_fails_the_build_clearly_and_the_next_run_gets_a_new_one(
+    stack: Settings,
+) -> None:
     worker = DbtWorker()
-    assert worker.pid is not None
-    os.kill(worker.pid, signal.SIGKILL)
+    dead = worker.pid
+    assert dead is not None
+    os.kill(dead, signal.SIGKILL)
     try:
         with pytest.raises(
             TotesError, match=r"the dbt process ended during the run \(exit code -9\)"
         ):
             dbt_build(stack.warehouse_url, worker=worker)
+        worker.parse(stack.warehouse_url)  # as the next run of a loop does
+        assert worker.pid not in (None, dead)
+        built = dbt_build(stack.warehouse_url, "--resource-type", "seed", worker=worker)
+        assert built.passed > 0
     finally:
         worker.close()
 

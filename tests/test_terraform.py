@@ -7,6 +7,7 @@ written, then break the stack one piece at a time in a copy and show that a chec
 from __future__ import annotations
 
 import ast
+import math
 import re
 import shutil
 import sys
@@ -41,6 +42,15 @@ def _parsed(path: Path) -> dict[str, Any]:
     return _PARSED[text]
 
 
+def _locals(folder: Path) -> dict[str, Any]:
+    return {
+        name: value
+        for path in sorted(folder.glob("*.tf"))
+        for block in _parsed(path).get("locals", [])
+        for name, value in block.items()
+    }
+
+
 @dataclass
 class Stack:
     """The blocks of one Terraform root module, by kind, type and name."""
@@ -50,6 +60,7 @@ class Stack:
     modules: dict[str, dict[str, Any]]
     variables: dict[str, dict[str, Any]]
     outputs: dict[str, dict[str, Any]]
+    locals: dict[str, Any]
 
     @classmethod
     def parse(cls, folder: Path) -> Stack:
@@ -72,6 +83,7 @@ class Stack:
             modules=blocks["module"],
             variables=blocks["variable"],
             outputs=blocks["output"],
+            locals=_locals(folder),
         )
 
     def resource(self, type_: str, name: str) -> dict[str, Any]:
@@ -92,6 +104,7 @@ class Stack:
             )
             assert document, f"the policy of role {role} is not a policy document"
             statements += self.data[("aws_iam_policy_document", document.group(1))]["statement"]
+        assert statements, f"no policy is attached to role {role}"  # a misnamed role allows nothing
         return statements
 
     def allowed(self, role: str, action: str) -> set[str]:
@@ -116,6 +129,79 @@ def ref(address: str) -> str:
     return f"${{{address}}}"
 
 
+def hcl_value(text: str) -> Any:
+    return hcl2.loads(f"value = {text}\n", serialization_options=PLAIN)["value"]
+
+
+def top_level(text: str, separator: str) -> list[str] | None:
+    """`text` split at each `separator` outside brackets and strings; None when `text` is not
+    one expression (it closes a bracket it did not open, as `a}:${b` does)."""
+    parts, start, depth, quoted, at = [], 0, 0, False, 0
+    while at < len(text):
+        char = text[at]
+        if quoted:
+            at += char == "\\"  # an escaped character cannot end the string
+            quoted = char != '"'
+        elif char == '"':
+            quoted = True
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+            if depth < 0:
+                return None
+        elif depth == 0 and text.startswith(separator, at):
+            parts.append(text[start:at])
+            start = at = at + len(separator)
+            continue
+        at += 1
+    return [*parts, text[start:]]
+
+
+MODES = ("scheduled", "continuous")
+
+
+def in_mode(stack: Stack, value: Any, mode: str) -> Any:
+    """`value` as Terraform computes it with `run_mode = mode`, as far as the mode decides it:
+    `local.continuous ? a : b` is a or b, `concat(...)` joins its lists and a local the mode
+    decides is looked up; other references stay `${...}` strings (a list, such as a splat, as
+    one item)."""
+    if isinstance(value, list):
+        return [in_mode(stack, item, mode) for item in value]
+    if isinstance(value, dict):
+        return {key: in_mode(stack, item, mode) for key, item in value.items()}
+    inner = re.fullmatch(r"\$\{(.*)\}", value, flags=re.DOTALL) if isinstance(value, str) else None
+    if not inner or top_level(inner.group(1), " ? ") is None:
+        return value
+    text = inner.group(1)
+    local = re.fullmatch(r"local\.(\w+)", text)
+    if local and "local.continuous ?" in str(stack.locals.get(local.group(1))):
+        return in_mode(stack, stack.locals[local.group(1)], mode)
+    if text.startswith("concat(") and text.endswith(")"):
+        parts = in_mode(stack, hcl_value(f"[{text.removeprefix('concat(')[:-1]}]"), mode)
+        return [item for part in parts for item in (part if isinstance(part, list) else [part])]
+    condition, *branches = top_level(text, " ? ") or []
+    if condition != "local.continuous":
+        return value
+    assert stack.locals["continuous"] == ref('var.run_mode == "continuous"')
+    (branches,) = branches
+    continuous, scheduled = top_level(branches, " : ") or []
+    return in_mode(stack, hcl_value(continuous if mode == "continuous" else scheduled), mode)
+
+
+def pipeline_container(stack: Stack, mode: str) -> dict[str, Any]:
+    """The pipeline task's container as `run_mode = mode` defines it."""
+    task = stack.resource("aws_ecs_task_definition", "pipeline")
+    (container,) = expression(task["container_definitions"])
+    return in_mode(stack, container, mode)
+
+
+def modes_with(stack: Stack, type_: str, name: str) -> set[str]:
+    """The run modes in which resource `type_.name` exists."""
+    count = stack.resource(type_, name).get("count", 1)
+    return {mode for mode in MODES if in_mode(stack, count, mode)}
+
+
 # --- the checks ------------------------------------------------------------------------------
 
 
@@ -125,7 +211,7 @@ def check_schedule_runs_the_task(stack: Stack) -> None:
     assert schedule["schedule_expression"] == ref("var.schedule_expression")
     (target,) = schedule["target"]
     assert target["arn"] == ref("aws_ecs_cluster.pipeline.arn")
-    assert target["role_arn"] == ref("aws_iam_role.scheduler.arn")
+    assert target["role_arn"] == ref("aws_iam_role.scheduler[0].arn")
     (ecs,) = target["ecs_parameters"]
     assert ecs["task_definition_arn"] == ref("aws_ecs_task_definition.pipeline.arn")
     assert ecs["launch_type"] == "FARGATE"
@@ -135,16 +221,111 @@ def check_schedule_runs_the_task(stack: Stack) -> None:
     assert retry["maximum_retry_attempts"] > 0
     assert "dead_letter_config" in target, "what the schedule cannot start is lost"
     (dead_letters,) = target["dead_letter_config"]
-    queue = re.fullmatch(r"\$\{aws_sqs_queue\.(\w+)\.arn\}", dead_letters["arn"])
+    queue = re.fullmatch(r"\$\{aws_sqs_queue\.(\w+)\[0\]\.arn\}", dead_letters["arn"])
     assert queue, "the dead letters go to no queue of this stack"
-    stack.resource("aws_sqs_queue", queue.group(1))
     # the scheduler's role may start exactly this task, and hand it exactly its two roles
-    assert stack.allowed("scheduler", "ecs:RunTask") == {ecs["task_definition_arn"]}
-    assert stack.allowed("scheduler", "iam:PassRole") == {
+    assert stack.allowed("scheduler[0]", "ecs:RunTask") == {ecs["task_definition_arn"]}
+    assert stack.allowed("scheduler[0]", "iam:PassRole") == {
         ref("aws_iam_role.task.arn"),
         ref("aws_iam_role.execution.arn"),
     }
-    assert stack.allowed("scheduler", "sqs:SendMessage") == {dead_letters["arn"]}
+    assert stack.allowed("scheduler[0]", "sqs:SendMessage") == {dead_letters["arn"]}
+    # the schedule and what serves only it exist in scheduled mode, the default, alone
+    run_mode = stack.variables["run_mode"]
+    assert run_mode["default"] == "scheduled" and run_mode["validation"]
+    for type_, name in (
+        ("aws_scheduler_schedule", "pipeline"),
+        ("aws_sqs_queue", queue.group(1)),
+        ("aws_cloudwatch_metric_alarm", "schedule_dead_letters"),
+        ("aws_iam_role", "scheduler"),
+        ("aws_iam_role_policy", "scheduler"),
+    ):
+        assert modes_with(stack, type_, name) == {"scheduled"}, f"{type_}.{name}"
+
+
+def check_service_runs_one_pipeline_task_at_a_time(stack: Stack) -> None:
+    service = stack.resource("aws_ecs_service", "pipeline")
+    assert modes_with(stack, "aws_ecs_service", "pipeline") == {"continuous"}
+    assert service["cluster"] == ref("aws_ecs_cluster.pipeline.id")
+    assert service["task_definition"] == ref("aws_ecs_task_definition.pipeline.arn")
+    assert service["launch_type"] == "FARGATE"
+    assert service["desired_count"] == 1
+    assert not stack.of_type("aws_appautoscaling_target"), "nothing may scale it past one task"
+    # a deploy stops the old task (its stage finishes) before it starts the new one
+    assert service["deployment_maximum_percent"] == 100, "a deploy would run two tasks at once"
+    assert service["deployment_minimum_healthy_percent"] == 0, "a deploy would need two tasks"
+    assert service["deployment_circuit_breaker"] == [{"enable": True, "rollback": True}]
+    assert service["wait_for_steady_state"] is False
+    # where the scheduled task runs: the same subnets, security group and public IP
+    (schedule,) = stack.of_type("aws_scheduler_schedule").values()
+    (network,) = schedule["target"][0]["ecs_parameters"][0]["network_configuration"]
+    assert network == {
+        "subnets": ref("local.subnet_ids"),
+        "security_groups": [ref("aws_security_group.task.id")],
+        "assign_public_ip": ref("var.assign_public_ip"),
+    }
+    assert service["network_configuration"] == [network]
+
+
+def check_continuous_task_runs_every_interval_and_stops_between_stages(stack: Stack) -> None:
+    every = stack.variables["run_every_seconds"]
+    assert every["type"] == "number" and every["validation"]
+    seconds = every["default"]
+    assert 10 <= seconds < 300, "continuous mode is for runs more often than the schedule's"
+    scheduled, continuous = (pipeline_container(stack, mode) for mode in MODES)
+    assert scheduled["command"] == ["run"]
+    assert continuous["command"] == ["run", "--every", ref("tostring(var.run_every_seconds)")]
+    # SIGTERM lets the stage in progress finish; Fargate's default kills it after 30 s
+    for container in (scheduled, continuous):
+        assert container.get("stopTimeout") == 120, "a stop kills the run in the middle of a stage"
+    # the source's key check (it finds deletes) stays about hourly, as the default of every 12
+    # runs is at the schedule's 5 minutes
+    assert load_settings({}, env_file=Path("/nonexistent/.env")).key_check_every * 300 == 3600
+    scheduled_environment, continuous_environment = (
+        {entry["name"]: entry["value"] for entry in container["environment"]}
+        for container in (scheduled, continuous)
+    )
+    assert dict(continuous_environment.items() - scheduled_environment.items()) == {
+        "TOTES_KEY_CHECK_EVERY": ref("tostring(local.key_check_every)")
+    }
+    assert scheduled_environment.items() <= continuous_environment.items()
+    assert stack.locals["key_check_every"] == ref("ceil(3600 / var.run_every_seconds)")
+    given = {"TOTES_KEY_CHECK_EVERY": str(math.ceil(3600 / seconds))}
+    runs = load_settings(given, env_file=Path("/nonexistent/.env")).key_check_every
+    assert 3600 <= runs * seconds < 3600 + seconds
+    # a task started by hand runs once, whichever command the task definition has
+    command = stack.outputs["run_task_command"]["value"]
+    hand_run = re.search(r"--overrides '\$\{jsonencode\((.*?)\)\}'", command)
+    assert hand_run, "run_task_command would start a task that runs until it is stopped"
+    assert hcl_value(hand_run.group(1)) == {
+        "containerOverrides": [{"name": continuous["name"], "command": ["run"]}]
+    }
+
+
+def check_a_stuck_service_alerts(stack: Stack) -> None:
+    rule = stack.resource("aws_cloudwatch_event_rule", "service_impaired")
+    assert modes_with(stack, "aws_cloudwatch_event_rule", "service_impaired") == {"continuous"}
+    pattern = expression(rule["event_pattern"])
+    assert pattern["source"] == ["aws.ecs"]
+    assert pattern["resources"] == [ref("aws_ecs_service.pipeline[0].id")]
+    assert set(pattern["detail-type"]) == {"ECS Service Action", "ECS Deployment State Change"}
+    assert set(pattern["detail"]["eventName"]) == {
+        "SERVICE_TASK_START_IMPAIRED",
+        "SERVICE_DEPLOYMENT_FAILED",
+    }
+    targets = [
+        name
+        for name, body in stack.of_type("aws_cloudwatch_event_target").items()
+        if body["rule"] == ref("aws_cloudwatch_event_rule.service_impaired[0].name")
+        and body["arn"] == ref("aws_sns_topic.alerts.arn")
+    ]
+    assert len(targets) == 1, "the rule alerts no one"
+    assert modes_with(stack, "aws_cloudwatch_event_target", targets[0]) == {"continuous"}
+    # the failed-task rule matches the service's tasks too: it tells no task apart by who
+    # started it (a graceful stop exits 0 and does not match)
+    failed = expression(stack.resource("aws_cloudwatch_event_rule", "task_failed")["event_pattern"])
+    assert set(failed) == {"source", "detail-type", "detail"}
+    assert set(failed["detail"]) == {"clusterArn", "lastStatus", "$or"}
 
 
 def check_task_reaches_exactly_three_buckets_and_two_secrets(stack: Stack) -> None:
@@ -169,7 +350,7 @@ def check_task_reaches_exactly_three_buckets_and_two_secrets(stack: Stack) -> No
     for action in ("s3:PutObject", "s3:DeleteObject"):
         written = {r.split("}")[0] + "}" for r in stack.allowed("task", action)}
         assert written == zones, action
-    for role in ("task", "execution", "scheduler"):
+    for role in ("task", "execution", "scheduler[0]"):
         for statement in stack.role_statements(role):
             for action in statement["actions"]:
                 assert action != "*" and not action.endswith(":*"), f"{role} may do {action}"
@@ -188,10 +369,9 @@ def check_task_reaches_exactly_three_buckets_and_two_secrets(stack: Stack) -> No
 
 
 def check_container_speaks_the_configuration_contract(stack: Stack) -> None:
-    task = stack.resource("aws_ecs_task_definition", "pipeline")
-    (container,) = expression(task["container_definitions"])
+    # as scheduled mode makes it; continuous mode's additions have their own check
+    container = pipeline_container(stack, "scheduled")
     assert container["image"].startswith(ref("aws_ecr_repository.pipeline.repository_url"))
-    assert container["command"] == ["run"]
     environment = {entry["name"]: entry["value"] for entry in container["environment"]}
     assert environment["TOTES_ALERT_TOPIC_ARN"] == ref("aws_sns_topic.alerts.arn")
     assert environment["TOTES_LOG_FORMAT"] == "json"
@@ -243,6 +423,29 @@ def check_failures_and_alarms_reach_the_topic(stack: Stack) -> None:
         for service in principal["identifiers"]
     }
     assert {"events.amazonaws.com", "cloudwatch.amazonaws.com"} <= publishers
+    # every rule that targets the topic, in either mode, is one the policy lets publish
+    for mode in MODES:
+        allowed = {
+            arn
+            for statement in document["statement"]
+            if "events.amazonaws.com" in statement["principals"][0]["identifiers"]
+            for condition in statement.get("condition", [])
+            if condition["variable"] == "aws:SourceArn"
+            for arn in in_mode(stack, condition["values"], mode)
+        }
+        for name, target in stack.of_type("aws_cloudwatch_event_target").items():
+            present = mode in modes_with(stack, "aws_cloudwatch_event_target", name)
+            if target["arn"] != topic or not present:
+                continue
+            rule = re.fullmatch(
+                r"\$\{aws_cloudwatch_event_rule\.(\w+)(\[0\])?\.name\}", target["rule"]
+            )
+            assert rule, f"event target {name} names no rule of this stack"
+            arns = {
+                ref(f"aws_cloudwatch_event_rule.{rule.group(1)}{index}.arn")
+                for index in (["[0]", "[*]"] if rule.group(2) else [""])
+            }
+            assert arns & allowed, f"{mode}: the topic refuses the messages of rule {rule.group(1)}"
 
     alarms = stack.of_type("aws_cloudwatch_metric_alarm")
     for name, alarm in alarms.items():
@@ -398,7 +601,7 @@ def check_slack_reads_only_its_own_secret(stack: Stack) -> None:
     group = logs["log_group"].removesuffix(".name}")
     assert stack.allowed(role, "logs:PutLogEvents") == {group + ".arn}:*"}
     assert logs["application_log_level"] == "INFO"  # what the subscriber's tests capture
-    for other in ("task", "execution", "scheduler"):
+    for other in ("task", "execution", "scheduler[0]"):
         assert SLACK_SECRET not in stack.allowed(other, "secretsmanager:GetSecretValue"), other
 
 
@@ -418,6 +621,9 @@ def check_slack_webhook_has_no_value_in_terraform(stack: Stack) -> None:
 
 CHECKS: list[Callable[[Stack], None]] = [
     check_schedule_runs_the_task,
+    check_service_runs_one_pipeline_task_at_a_time,
+    check_continuous_task_runs_every_interval_and_stops_between_stages,
+    check_a_stuck_service_alerts,
     check_task_reaches_exactly_three_buckets_and_two_secrets,
     check_container_speaks_the_configuration_contract,
     check_failures_and_alarms_reach_the_topic,
@@ -476,6 +682,9 @@ def test_every_variable_and_output_says_what_it_is_for() -> None:
 # One piece of wiring removed or bent per case: (file, text as written, replacement).
 BUCKET_OBJECTS = '      "${module.processed_bucket.arn}/${local.processed_prefix}/*",\n'
 FRESHNESS_ACTIONS = '  treat_missing_data  = "breaching"\n  alarm_actions       = '
+TASK_FAILED_TARGET = "  rule = aws_cloudwatch_event_rule.task_failed.name\n  arn  = "
+SERVICE_RULE_TARGET = "  rule = aws_cloudwatch_event_rule.service_impaired[0].name\n  arn  = "
+SERVICE_NETWORK = "  wait_for_steady_state = false\n\n  network_configuration {\n"
 BREAKS = {
     "schedule targets another task": (
         "schedule.tf",
@@ -484,7 +693,7 @@ BREAKS = {
     ),
     "schedule has no dead-letter queue": (
         "schedule.tf",
-        "    dead_letter_config {\n      arn = aws_sqs_queue.schedule_dead_letters.arn\n    }\n",
+        "    dead_letter_config {\n      arn = aws_sqs_queue.schedule_dead_letters[0].arn\n    }\n",
         "",
     ),
     "task role reads a third bucket": (
@@ -515,8 +724,8 @@ BREAKS = {
     ),
     "failure rule targets the queue": (
         "alerts.tf",
-        "  arn  = aws_sns_topic.alerts.arn",
-        "  arn  = aws_sqs_queue.schedule_dead_letters.arn",
+        TASK_FAILED_TARGET + "aws_sns_topic.alerts.arn",
+        TASK_FAILED_TARGET + "aws_sqs_queue.schedule_dead_letters[0].arn",
     ),
     "freshness alarm alerts no one": (
         "alerts.tf",
@@ -530,6 +739,68 @@ BREAKS = {
     ),
     "subscription is not email": ("alerts.tf", '  protocol  = "email"', '  protocol  = "sqs"'),
     "lake variable misspelt": ("task.tf", '"TOTES_LAKE_URL"', '"TOTES_LAKE"'),
+    "service may run two tasks during a deploy": (
+        "schedule.tf",
+        "deployment_maximum_percent         = 100",
+        "deployment_maximum_percent         = 200",
+    ),
+    "service keeps the old task until the new one runs": (
+        "schedule.tf",
+        "deployment_minimum_healthy_percent = 0",
+        "deployment_minimum_healthy_percent = 100",
+    ),
+    "service in scheduled mode too": (
+        "schedule.tf",
+        "nothing inbound\n  count = local.continuous ? 1 : 0\n",
+        "nothing inbound\n",
+    ),
+    "schedule in continuous mode too": (
+        "schedule.tf",
+        "enough\n  count = local.continuous ? 0 : 1\n",
+        "enough\n",
+    ),
+    "service runs another task": (
+        "schedule.tf",
+        "  task_definition = aws_ecs_task_definition.pipeline.arn\n",
+        "  task_definition = aws_ecs_task_definition.payments_api[0].arn\n",
+    ),
+    "service runs without the task's security group": (
+        "schedule.tf",
+        SERVICE_NETWORK + "    subnets          = local.subnet_ids\n"
+        "    security_groups  = [aws_security_group.task.id]\n",
+        SERVICE_NETWORK + "    subnets          = local.subnet_ids\n    security_groups  = []\n",
+    ),
+    "continuous task runs once": (
+        "task.tf",
+        '["run", "--every", tostring(var.run_every_seconds)]',
+        '["run"]',
+    ),
+    "container killed 30 s after a stop": ("task.tf", "    stopTimeout            = 120\n", ""),
+    "key check every 12 runs of 30 s": (
+        "task.tf",
+        "value = tostring(local.key_check_every)",
+        'value = "12"',
+    ),
+    "hand-run task runs until stopped": (
+        "outputs.tf",
+        "\"--overrides '",
+        "\"--tags '",
+    ),
+    "topic refuses the service rule": (
+        "alerts.tf",
+        ", aws_cloudwatch_event_rule.service_impaired[*].arn)",
+        ")",
+    ),
+    "service rule alerts no one": (
+        "alerts.tf",
+        SERVICE_RULE_TARGET + "aws_sns_topic.alerts.arn",
+        SERVICE_RULE_TARGET + "aws_sqs_queue.schedule_dead_letters[0].arn",
+    ),
+    "failed-task rule ignores the service's tasks": (
+        "alerts.tf",
+        '      lastStatus = ["STOPPED"]\n',
+        '      lastStatus = ["STOPPED"]\n      startedBy  = [{ prefix = "events-scheduler" }]\n',
+    ),
     "payments API gets the source secret": (
         "payments_api.tf",
         "    secrets = [\n",
@@ -601,9 +872,39 @@ def checks_noticing(
     return failed
 
 
+# The check that must be among those noticing a case, where it matters which one does.
+NOTICED_BY: dict[str, Callable[[Stack], None]] = {
+    "service may run two tasks during a deploy": check_service_runs_one_pipeline_task_at_a_time,
+    "service keeps the old task until the new one runs": (
+        check_service_runs_one_pipeline_task_at_a_time
+    ),
+    "service in scheduled mode too": check_service_runs_one_pipeline_task_at_a_time,
+    "schedule in continuous mode too": check_schedule_runs_the_task,
+    "service runs another task": check_service_runs_one_pipeline_task_at_a_time,
+    "service runs without the task's security group": (
+        check_service_runs_one_pipeline_task_at_a_time
+    ),
+    "continuous task runs once": check_continuous_task_runs_every_interval_and_stops_between_stages,
+    "container killed 30 s after a stop": (
+        check_continuous_task_runs_every_interval_and_stops_between_stages
+    ),
+    "key check every 12 runs of 30 s": (
+        check_continuous_task_runs_every_interval_and_stops_between_stages
+    ),
+    "hand-run task runs until stopped": (
+        check_continuous_task_runs_every_interval_and_stops_between_stages
+    ),
+    "topic refuses the service rule": check_failures_and_alarms_reach_the_topic,
+    "service rule alerts no one": check_a_stuck_service_alerts,
+    "failed-task rule ignores the service's tasks": check_a_stuck_service_alerts,
+}
+
+
 @pytest.mark.parametrize("case", list(BREAKS))
 def test_a_check_fails_when_a_piece_of_wiring_is_broken(case: str, tmp_path: Path) -> None:
-    checks_noticing(case, BREAKS, CHECKS, Stack.parse, tmp_path)
+    failed = checks_noticing(case, BREAKS, CHECKS, Stack.parse, tmp_path)
+    if case in NOTICED_BY:
+        assert NOTICED_BY[case].__name__ in failed, f"{case}: not noticed by its own check"
 
 
 # --- the Glue catalog and Athena (catalog.tf, modules/zone_tables) ----------------------------
@@ -613,14 +914,13 @@ def test_a_check_fails_when_a_piece_of_wiring_is_broken(case: str, tmp_path: Pat
 
 @dataclass
 class CatalogStack(Stack):
-    """A stack that also knows its folder and its locals, so a check can read its modules."""
+    """A stack that also knows its folder, so a check can read its modules."""
 
     folder: Path = TERRAFORM
-    locals: dict[str, Any] | None = None
 
     @classmethod
     def parse(cls, folder: Path) -> CatalogStack:
-        return cls(**vars(Stack.parse(folder)), folder=folder, locals=_locals(folder))
+        return cls(**vars(Stack.parse(folder)), folder=folder)
 
     def module_hcl(self, name: str) -> dict[str, Any]:
         """The parsed HCL of the local module `module.<name>` uses: locals and outputs merged."""
@@ -634,15 +934,6 @@ class CatalogStack(Stack):
                 for name, body in entry.items()
             },
         }
-
-
-def _locals(folder: Path) -> dict[str, Any]:
-    return {
-        name: value
-        for path in sorted(folder.glob("*.tf"))
-        for block in _parsed(path).get("locals", [])
-        for name, value in block.items()
-    }
 
 
 ZONES = {"lake", "processed"}
@@ -665,7 +956,6 @@ def check_glue_tables_are_the_zone_modules_tables(stack: CatalogStack) -> None:
             assert (REPO / contract).is_file(), contract
     assert list(REPO.glob(module["mart_files"])), f"no file matches {module['mart_files']}"
     # and every Glue table is one of its tables, as it computed it
-    assert stack.locals is not None
     assert "module.zone_tables.tables" in stack.locals["catalog_tables"]
     table = stack.resource("aws_glue_catalog_table", "zone")
     assert table["for_each"] == ref("local.catalog_tables")

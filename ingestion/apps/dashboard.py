@@ -297,8 +297,8 @@ def pipeline_health(url: str) -> None:
                 color=alt.Color(
                     "status:N",
                     scale=alt.Scale(
-                        domain=["succeeded", "failed", "skipped", "running"],
-                        range=["#2a9d8f", "#c0392b", "#95a5a6", "#e69f00"],
+                        domain=["succeeded", "failed", "skipped", "stopped", "running"],
+                        range=["#2a9d8f", "#c0392b", "#95a5a6", "#5d6d7e", "#e69f00"],
                     ),
                 ),
                 tooltip=["started", "command", "status", "seconds", "extracted", "error"],

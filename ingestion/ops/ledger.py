@@ -28,7 +28,7 @@ create table if not exists ops.pipeline_runs (
     command text not null,
     started_at timestamptz not null,
     finished_at timestamptz,
-    status text not null,  -- running | succeeded | failed | skipped
+    status text not null,  -- running | succeeded | failed | skipped | stopped
     exit_code integer,
     failed_stage text,
     error text,

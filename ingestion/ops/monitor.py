@@ -11,7 +11,13 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from ingestion.config import Settings
-from ingestion.errors import ContractViolation, RunInProgress, TotesError, UnsupportedServer
+from ingestion.errors import (
+    ContractViolation,
+    RunInProgress,
+    RunStopped,
+    TotesError,
+    UnsupportedServer,
+)
 from ingestion.extract import TABLES
 from ingestion.ops.alerts import Alert, Alerts, failure_alert, freshness_alert
 from ingestion.ops.freshness import (
@@ -36,8 +42,16 @@ STAGE_COLUMNS = {
 
 
 class Monitor(RunEvents):
-    def __init__(self, command: str, settings: Settings, log: Log, started_at: datetime) -> None:
+    def __init__(
+        self,
+        command: str,
+        settings: Settings,
+        log: Log,
+        started_at: datetime,
+        stop_requested: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.command, self.settings, self.started_at = command, settings, started_at
+        self._stop_requested = stop_requested
         self.run_id = f"{started_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
         self._log = log.bind(run_id=self.run_id, command=command)
         self.ledger = Ledger(settings.warehouse_url)
@@ -83,6 +97,9 @@ class Monitor(RunEvents):
     def dbt_nodes(self, nodes: list[NodeResult]) -> None:
         self.nodes = nodes
 
+    def stop_requested(self) -> bool:
+        return self._stop_requested()
+
     # the start and the end
 
     def open(self) -> None:
@@ -112,6 +129,8 @@ class Monitor(RunEvents):
         held_back: list[str] = []
         if isinstance(error, RunInProgress):
             run.status = "skipped"
+        elif isinstance(error, RunStopped):  # between stages: nothing to alert about
+            run.status, run.error = "stopped", str(error)
         elif error is not None:
             run.status, run.failed_stage = "failed", self.stage
             run.exit_code = error.exit_code if isinstance(error, TotesError) else 1

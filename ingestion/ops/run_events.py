@@ -52,3 +52,7 @@ class RunEvents:
 
     def dbt_nodes(self, nodes: list[NodeResult]) -> None:
         """Every model, seed and test dbt ran, with its status and time (also on failure)."""
+
+    def stop_requested(self) -> bool:
+        """Whether the run should stop before its next stage (SIGTERM asked it to)."""
+        return False

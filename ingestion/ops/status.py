@@ -39,6 +39,8 @@ class Status:
         if last.status == "failed":
             fix = NEXT_STEP_BY_EXIT_CODE.get(last.exit_code or 1, "read the error, fix, rerun")
             return f"the last run failed at {last.failed_stage or 'start-up'}: {fix}"
+        if last.status == "stopped":
+            return "the last run was stopped between two stages (SIGTERM): the next goes on"
         if last.status == "running":
             return "a run is in progress, or died without an end: check the task if it lasts"
         if self.behind:

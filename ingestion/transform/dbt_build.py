@@ -146,9 +146,14 @@ def failure_detail(message: str) -> tuple[str, str | None]:
 
 class DbtWorker:
     """dbt in a child process: it imports dbt at once, parses the project when asked
-    (`parse`), then builds on that parse (`build`). `close` ends it."""
+    (`parse`), then builds on that parse (`build`). `close` ends it. One worker serves the
+    runs of a long-lived loop; a worker that died (out of memory) is replaced at the next
+    `parse`, so one lost build fails only its own run."""
 
     def __init__(self) -> None:
+        self._start()
+
+    def _start(self) -> None:
         context = multiprocessing.get_context("fork")  # inherits what the run has imported
         self._requests, child_end = context.Pipe()
         self._process = context.Process(
@@ -166,6 +171,9 @@ class DbtWorker:
 
     def parse(self, warehouse_url: str) -> None:
         """Start parsing the project; returns at once. A build without it parses first."""
+        if not self._process.is_alive():
+            self.close()
+            self._start()
         self._send(("parse", warehouse_url))
 
     def build(self, warehouse_url: str, *args: str) -> BuildOutcome:
@@ -182,6 +190,7 @@ class DbtWorker:
         if self._process.is_alive():
             self._process.kill()
             self._process.join()
+        self._process.close()  # its sentinel's file descriptor: a loop replaces workers
 
     def _send(self, request: tuple[Any, ...]) -> None:
         try:
