@@ -6,6 +6,11 @@ scratch database, which no pipeline can beat), the initial load, an incremental 
 user would otherwise run. Every figure is the median of `repeats` samples, with min and max.
 Runs are timed as a user meets them: `totes run` in a child process, startup included.
 
+Continuous mode (bench.loop), at the smallest and largest scales: `totes run --every 30` while
+changes are committed at random moments, each timed to fact_payment and to the processed zone
+(p50, p95, max). At the smallest scale: what the loop process and its dbt process hold over 500
+runs back to back.
+
 Writes results.json and results.md (see `render_markdown`).
 """
 
@@ -33,6 +38,8 @@ from typing import Any
 import psycopg2
 from psycopg2 import sql
 
+from bench import s3_requests
+from bench.loop import LoopResult, run_loop
 from ingestion.extract import TABLES
 from ingestion.local.postgres import LocalPostgres
 from ingestion.local.source.churn import churn
@@ -40,19 +47,35 @@ from ingestion.local.source.generate import init_source
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE_DB, WAREHOUSE_DB, SCRATCH_DB = "bench_totesys", "bench_warehouse", "bench_copy_limit"
+S3_WAREHOUSE_DB = "bench_s3_warehouse"  # the warehouse of the runs whose S3 requests are counted
 # `totes source churn` options that change 1,000 source rows: 250 orders (each an order, a
 # transaction and a payment), 230 payments flipped to paid, 20 reference rows edited. The bench
 # calls it in-process, as it does `source init`: it is set-up, not a timed run.
 CHURN = {"orders": 250, "payments_paid": 230, "updates": 20}
 SCHEDULE_SECONDS = 300  # the production schedule (terraform: schedule_expression)
 STAGES = ("extract", "fx", "deliveries", "load", "dbt", "quarantine", "export")
+WHERE = ("warehouse", "processed")  # where continuous mode's changes are timed to
+HELD = ("rss_mib", "dbt_rss_mib", "open_files", "dbt_open_files")  # per run of the loop
 TARGETS = {
     "incremental_scale_1_seconds": 15.0,
+    "continuous_p95_seconds": 45.0,
+    "continuous_max_seconds": 60.0,
     "incremental_largest_over_smallest": 1.5,
     "initial_over_copy_limit": 3.0,
     "initial_peak_rss_mib": 1536.0,
     "generation_rows_per_second": 200_000.0,
 }
+
+
+@dataclass(frozen=True)
+class LoopPlan:
+    """How continuous mode is measured: the loop's interval, how long changes are committed
+    (one every `mean_gap` seconds on average), and how many runs the memory figure spans."""
+
+    every: int = 30
+    seconds: float = 300
+    mean_gap: float = 8
+    memory_runs: int = 500
 
 
 @dataclass(frozen=True)
@@ -281,10 +304,14 @@ def _connection(url: str) -> Iterator[psycopg2.extensions.connection]:
 
 
 def measure_scale(
-    bench: Bench, scale: float, repeats: int, say: Callable[[str], None]
+    bench: Bench,
+    scale: float,
+    repeats: int,
+    say: Callable[[str], None],
+    loop: LoopPlan | None = None,
 ) -> dict[str, Any]:
-    """Every figure for one scale. Order matters: the full refresh renumbers the facts, so it
-    comes last."""
+    """Every figure for one scale, and continuous mode's freshness if given a `loop`. Order
+    matters: the full refresh renumbers the facts, so it comes last."""
     generation: list[float] = []
     rows = 0
     for _ in range(repeats):
@@ -320,6 +347,19 @@ def measure_scale(
             raise RuntimeError(f"payment {newest} is not in fact_payment after the run")
     say(f"scale {scale:g}: incremental median {_median_wall(incremental):.1f} s")
 
+    continuous = None
+    if loop is not None:
+        result = run_loop(
+            bench.environment(), bench.home, loop.every, seconds=loop.seconds,
+            mean_gap=loop.mean_gap, seed=int(scale * 100),
+        )  # fmt: skip
+        continuous = _continuous_figures(result, loop)
+        say(
+            f"scale {scale:g}: continuous, commit -> processed zone: "
+            f"p95 {continuous['to_processed']['p95']:.1f} s, "
+            f"max {continuous['to_processed']['max']:.1f} s"
+        )
+
     full_refresh = [
         bench.totes("dbt", "build", "--full-refresh", "--exclude-resource-type", "unit_test")
         for _ in range(repeats)
@@ -352,11 +392,82 @@ def measure_scale(
             "schedule_seconds": SCHEDULE_SECONDS,
             "worst_case_in_production_seconds": SCHEDULE_SECONDS + max(freshness),
         },
+        **({"continuous": continuous} if continuous else {}),
         "full_refresh": {
             "wall_seconds": _stat([s.wall for s in full_refresh]),
             "over_incremental": statistics.median(s.wall for s in full_refresh)
             / incremental_wall["median"],
         },
+    }
+
+
+def _continuous_figures(result: LoopResult, loop: LoopPlan) -> dict[str, Any]:
+    if result.exit_code != 0 or not result.stopped or not result.changes:
+        raise RuntimeError(f"the loop failed or saw no change:\n{result.log[-3000:]}")
+    return {
+        "interval_seconds": loop.every,
+        "changes": len(result.changes),
+        "runs": len(result.runs),
+        "failed_runs": result.failed_runs,
+        **{f"to_{where}": _percentiles(result.seconds(where)) for where in WHERE},
+    }
+
+
+def measure_memory(bench: Bench, loop: LoopPlan, say: Callable[[str], None]) -> dict[str, Any]:
+    """What the loop and its dbt process hold after each of `loop.memory_runs` runs back to
+    back, with a change every few seconds."""
+    result = run_loop(
+        bench.environment(), bench.home, 0, runs=loop.memory_runs, mean_gap=3, seed=500
+    )
+    if result.exit_code != 0 or result.failed_runs:
+        raise RuntimeError(f"the loop failed:\n{result.log[-3000:]}")
+    runs = result.runs
+    early = runs[min(len(runs) - 1, 10)]  # after the first runs have warmed every cache
+
+    def held(key: str) -> dict[str, float]:
+        return {"after_run_10": early[key], "after_last_run": runs[-1][key], "max": max(
+            run[key] for run in runs
+        )}  # fmt: skip
+
+    figures = {
+        "runs": len(runs),
+        "run_seconds": _stat([run["seconds"] for run in runs]),
+        **{key: held(key) for key in HELD},
+    }
+    say(
+        f"memory over {len(runs)} runs: loop {figures['rss_mib']['after_run_10']:.0f} -> "
+        f"{figures['rss_mib']['after_last_run']:.0f} MiB, dbt "
+        f"{figures['dbt_rss_mib']['after_run_10']:.0f} -> "
+        f"{figures['dbt_rss_mib']['after_last_run']:.0f} MiB"
+    )
+    return figures
+
+
+def measure_s3_requests(bench: Bench, say: Callable[[str], None]) -> dict[str, Any]:
+    """S3 requests of a run with no change and of one after a small churn (bench.s3_requests),
+    with a warehouse of their own."""
+    _recreate_database(bench.server, S3_WAREHOUSE_DB)
+    environment = {**bench.environment(), "TOTES_WAREHOUSE_URL": bench.server.url(S3_WAREHOUSE_DB)}
+
+    def run(env: dict[str, str], cwd: Path) -> None:
+        done = subprocess.run(  # noqa: S603 (this environment's totes, no shell)
+            [str(Path(sys.executable).parent / "totes"), "run"],
+            env=env, cwd=cwd, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"totes run exited {done.returncode}:\n{done.stdout[-3000:]}")
+
+    return s3_requests.measure(environment, bench.home / "s3", bench.source_url, run, say)
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    p95 = statistics.quantiles(ordered, n=20, method="inclusive")[-1] if len(ordered) > 1 else 0
+    return {
+        "p50": statistics.median(ordered),
+        "p95": p95 or ordered[-1],
+        "max": ordered[-1],
+        "min": ordered[0],
     }
 
 
@@ -385,15 +496,30 @@ def run_benchmark(
     scales: list[float],
     repeats: int,
     say: Callable[[str], None] = print,
+    loop: LoopPlan | None = None,
 ) -> dict[str, Any]:
+    """Every figure at each scale; continuous mode (`loop`, default LoopPlan()) at the
+    smallest and largest."""
+    loop = loop or LoopPlan()
     server.start(databases=(SOURCE_DB, WAREHOUSE_DB, SCRATCH_DB))
     bench = Bench(server, home)
+    looped = {min(scales), max(scales)}
+    measured = {}
+    memory = requests = None
+    for scale in scales:
+        continuous = loop if scale in looped else None
+        measured[f"{scale:g}"] = measure_scale(bench, scale, repeats, say, continuous)
+        if scale == min(scales):  # on the same source: the loop's memory, S3's requests
+            memory = measure_memory(bench, loop, say)
+            requests = measure_s3_requests(bench, say)
     results = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine_facts(server.url("postgres")),
         "repeats": repeats,
         "churn": " ".join(f"--{option.replace('_', '-')} {n}" for option, n in CHURN.items()),
-        "scales": {f"{scale:g}": measure_scale(bench, scale, repeats, say) for scale in scales},
+        "scales": measured,
+        "memory": memory,
+        "s3_requests_per_run": requests,
     }
     results["targets"] = targets(results["scales"])
     return results
@@ -469,6 +595,20 @@ def targets(scales: dict[str, Any]) -> list[dict[str, Any]]:
             at_most=True,
         )
     ]
+    continuous = [
+        target(
+            f"continuous_{figure}_seconds",
+            f"continuous (--every {scale['continuous']['interval_seconds']}), commit → "
+            f"processed zone, {figure}, scale {name}, s",
+            scale["continuous"]["to_processed"][figure],
+            at_most=True,
+        )
+        for name, scale in ((ordered[0], small), (ordered[-1], large))
+        if "continuous" in scale
+        for figure in ("p95", "max")
+    ]
+    if len(ordered) == 1:
+        continuous = continuous[:2]  # one scale is both the smallest and the largest
     return [
         target(
             "incremental_scale_1_seconds",
@@ -495,6 +635,7 @@ def targets(scales: dict[str, Any]) -> list[dict[str, Any]]:
             large["generation"]["rows_per_second"]["median"],
             at_most=False,
         ),
+        *continuous,
     ]
 
 
@@ -524,6 +665,9 @@ def render_markdown(results: dict[str, Any]) -> str:
             for stage in STAGES
         ]
 
+    interval = next(
+        (s["continuous"]["interval_seconds"] for s in scales.values() if "continuous" in s), 30
+    )
     lines = [
         f"Measured {results['measured_at']} on {machine['cpu']}, {machine['cores']} cores, "
         f"{machine['memory_gib']} GiB RAM; PostgreSQL {machine['postgres']} (embedded), "
@@ -556,6 +700,13 @@ def render_markdown(results: dict[str, Any]) -> str:
             f"freshness in production (+{SCHEDULE_SECONDS} s schedule), worst",
             lambda s: f"{s['freshness']['worst_case_in_production_seconds']:,.0f} s",
         ),
+        *(
+            row(
+                f"continuous (`--every {interval}`): commit → {label}, p50 / p95 / max",
+                lambda s, where=where: _percentile_cell(s.get("continuous"), where),
+            )
+            for where, label in (("warehouse", "fact_payment"), ("processed", "processed zone"))
+        ),
         row(
             "full refresh (`dbt build --full-refresh`)",
             lambda s: cell(s["full_refresh"]["wall_seconds"]),
@@ -565,6 +716,8 @@ def render_markdown(results: dict[str, Any]) -> str:
             lambda s: f"{s['full_refresh']['over_incremental']:.1f}",
         ),
         "",
+        *_memory_lines(results.get("memory")),
+        *_request_lines(results.get("s3_requests_per_run")),
         "| target | goal | measured | met |",
         "|---|---|---|---|",
         *(
@@ -575,6 +728,60 @@ def render_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _percentile_cell(continuous: dict[str, Any] | None, where: str) -> str:
+    if continuous is None:
+        return ""
+    figures = continuous[f"to_{where}"]
+    return (
+        f"{figures['p50']:.1f} / {figures['p95']:.1f} / {figures['max']:.1f} s "
+        f"({continuous['changes']} changes)"
+    )
+
+
+def _request_lines(requests: dict[str, Any] | None) -> list[str]:
+    if requests is None:
+        return []
+    return [
+        "S3 requests of one `totes run` at the smallest scale, counted at an S3 API server "
+        "(PUT, COPY, POST, LIST / GET, HEAD): "
+        + "; ".join(
+            f"{label} {requests[key]['put_list']} / {requests[key]['get']}"
+            for key, label in (
+                ("initial", "initial load"),
+                ("no_change", "no change"),
+                ("small_change", "after ~60 changed rows"),
+            )
+        )
+        + ".",
+        "",
+    ]
+
+
+def _memory_lines(memory: dict[str, Any] | None) -> list[str]:
+    """The loop's memory and files after run 10 and after its last run."""
+    if memory is None:
+        return []
+    names = {
+        "rss_mib": "loop process, resident MiB",
+        "dbt_rss_mib": "its dbt process, resident MiB",
+        "open_files": "loop process, open files",
+        "dbt_open_files": "its dbt process, open files",
+    }
+    return [
+        f"Continuous mode, {memory['runs']} runs back to back (`--every 0`, a change every "
+        f"3 s on average; a run took {memory['run_seconds']['median']:.1f} s, median):",
+        "",
+        "| held | after run 10 | after the last run | most |",
+        "|---|---|---|---|",
+        *(
+            f"| {label} | {memory[key]['after_run_10']:,.0f} | "
+            f"{memory[key]['after_last_run']:,.0f} | {memory[key]['max']:,.0f} |"
+            for key, label in names.items()
+        ),
+        "",
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", default="1 10 100", help="space-separated source scales")
@@ -582,13 +789,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--home", type=Path, default=REPO / ".totes" / "bench")
     parser.add_argument("--port", type=int, default=54339, help="the bench's own Postgres port")
     parser.add_argument("--out", type=Path, default=REPO / "bench")
+    parser.add_argument(
+        "--loop-seconds", type=float, default=LoopPlan.seconds,
+        help="how long continuous mode is measured at a scale",
+    )  # fmt: skip
+    parser.add_argument(
+        "--memory-runs", type=int, default=LoopPlan.memory_runs,
+        help="runs of the loop the memory figure spans",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.repeats < 3:
         parser.error("--repeats: every figure is a median of at least 3 runs")
     scales = [float(s) for s in args.scales.split()]
     server = LocalPostgres(args.home / "postgres", args.port)
     try:
-        results = run_benchmark(server, args.home, scales, args.repeats)
+        plan = LoopPlan(seconds=args.loop_seconds, memory_runs=args.memory_runs)
+        results = run_benchmark(server, args.home, scales, args.repeats, loop=plan)
     finally:
         server.stop()
     write_results(results, args.out)

@@ -326,7 +326,7 @@ def _run_every(seconds: int) -> None:
             started_at = datetime.now(UTC)
             try:
                 _preflight("run", settings, started_at)
-                _run_once("run", settings, started_at, stop, dbt)
+                _run_once("run", settings, started_at, stop, dbt, in_loop=True)
             except Exception as error:  # reported; the loop goes on
                 _report(error)
             finally:
@@ -352,6 +352,7 @@ def _run_once(
     started_at: datetime,
     stop: StopRequest,
     dbt: DbtWorker | None,
+    in_loop: bool = False,
 ) -> None:
     monitor = _monitor(command, settings, started_at, stop)
     from ingestion.pipeline import rebuild, run
@@ -366,8 +367,14 @@ def _run_once(
         monitor.close(error)
         raise
     monitor.close(None)
-    # what the process holds after each run: a long-lived loop must not let it grow
-    held = {**held_by(os.getpid()), **(held_by(dbt.pid, "dbt_") if dbt and dbt.pid else {})}
+    held: dict[str, float] = {}
+    if in_loop:  # what the process holds after each run, which a loop must not let grow
+        gc.collect()  # the run's garbage, before the wait: the count is then of live objects
+        held = {
+            **held_by(os.getpid()),
+            "python_objects": len(gc.get_objects()),  # a leak shows here first, exactly
+            **(held_by(dbt.pid, "dbt_") if dbt and dbt.pid else {}),
+        }
     monitor.log.info(f"done in {report.seconds:.1f} s", seconds=round(report.seconds, 3), **held)
 
 

@@ -117,11 +117,13 @@ def test_a_loop_brings_changes_to_both_zones_without_overlap_and_holds_steady(
     for (_, previous_end), (start, _) in pairwise(ran):
         assert start >= previous_end, f"two runs overlapped: {runs}"
 
-    # no leak of file descriptors (connections are sockets) in the loop or its dbt process
-    for held in ("open_files", "dbt_open_files"):
+    # no leak of file descriptors (connections are sockets) in the loop or its dbt process,
+    # nor of Python objects in the loop (a leak of either grew them on every run)
+    for held in ("open_files", "dbt_open_files", "python_objects"):
         counts = [run[held] for run in result.runs]
         half = len(counts) // 2
-        assert max(counts[half:]) <= max(counts[:half]), f"{held} grew: {counts}"
+        slack = 500 if held == "python_objects" else 0  # caches a later run fills first
+        assert max(counts[half:]) <= max(counts[:half]) + slack, f"{held} grew: {counts}"
     # the lake's small files are still compacted
     extracts = [e for e in result.events if e.get("message") == "extract finished"]
     assert any("compacted" in e["detail"] for e in extracts)

@@ -38,7 +38,7 @@ import sqlalchemy as sa
 from psycopg2 import sql
 
 from ingestion.common.copy_out import copy_out, table_schema
-from ingestion.config import sqlalchemy_url
+from ingestion.common.database import shared_engine
 from ingestion.lake.storage import (
     arrow_filesystem,
     filesystem,
@@ -274,18 +274,15 @@ def export(warehouse_url: str, processed_url: str) -> dict[str, int]:
     """Export every star table. Returns rows written per table."""
     zone = ParquetZone(processed_url)
     written: dict[str, int] = {}
-    engine = sa.create_engine(sqlalchemy_url(warehouse_url))  # one pool for every table
-    try:
-        with engine.connect() as conn:  # every transaction before this one has ended
-            horizon = conn.execute(sa.text("select pg_snapshot_xmin(pg_current_snapshot())::text"))
-            changed_from = int(horizon.scalar_one())
-        for table in star_tables(engine):
-            if table.is_fact:
-                written[table.name] = _export_fact(engine, zone, table)
-            else:
-                written[table.name] = _export_dim(engine, zone, table, changed_from)
-    finally:
-        engine.dispose()
+    engine = shared_engine(warehouse_url)  # one pool for every table, and every run
+    with engine.connect() as conn:  # every transaction before this one has ended
+        horizon = conn.execute(sa.text("select pg_snapshot_xmin(pg_current_snapshot())::text"))
+        changed_from = int(horizon.scalar_one())
+    for table in star_tables(engine):
+        if table.is_fact:
+            written[table.name] = _export_fact(engine, zone, table)
+        else:
+            written[table.name] = _export_dim(engine, zone, table, changed_from)
     return written
 
 

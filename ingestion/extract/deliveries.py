@@ -3,7 +3,8 @@
 
 The partner writes files into a bucket prefix (or a local folder), TOTES_DELIVERIES_URL:
 `*.jsonl` (one event per line) or `*.json` (an array of events). Each run lists them with dlt's
-filesystem source and reads only the files it has not read before. A file is known by its path
+filesystem helpers (a dlt resource with an incremental cursor) and reads only the files it has
+not read before. A file is known by its path
 and modification time, so one written again is read again (its events then arrive twice, and
 staging keeps one of each). The cursor is the newest modification time read, and each run looks
 LOOKBACK further back, remembering the files it read in that window: a file that turns up late
@@ -27,7 +28,7 @@ from typing import Annotated, Any, Literal
 
 import dlt
 import pyarrow as pa
-from dlt.sources.filesystem import filesystem as listed_files
+from dlt.sources.filesystem import FileItemDict, glob_files
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from ingestion.extract import DELIVERIES_DATASET, DELIVERY_TABLE, REJECTED_TABLE
@@ -39,6 +40,7 @@ PIPELINE = "totes_deliveries"
 LISTING = "delivery_files"  # the listing resource, whose state remembers the files read
 LOOKBACK = timedelta(days=1)
 FILE_GLOB = "**/*.json*"  # .json and .jsonl, in the prefix and below it
+FILES_PER_PAGE = 100
 EVENT_TYPES = ("dispatched", "out_for_delivery", "delivered", "failed_attempt", "returned")
 REASON_CHARACTERS = 500  # a reason names the first problems; the file itself is kept whole
 
@@ -145,7 +147,6 @@ def _shortened(reason: str) -> str:
     return reason[: REASON_CHARACTERS - 5].rsplit("; ", 1)[0] + "; ..."
 
 
-@dlt.transformer(name=DELIVERY_TABLE)
 def read_events(files: list[Any]) -> Iterator[Any]:
     """A page of listed files -> their events, or a `rejected_file` row per bad file. A file that
     cannot be read (the bucket is down) raises: nothing of this run is kept, the cursor stays."""
@@ -184,15 +185,28 @@ def _as_table(table: str, schema: pa.Schema, rows: list[dict[str, Any]]) -> Any:
 
 def deliveries_source(drop_url: str) -> Any:
     fs, _ = filesystem(drop_url)
-    files = listed_files(
-        bucket_url=bucket_url(drop_url),
-        credentials=fs,
-        file_glob=FILE_GLOB,
+    url = bucket_url(drop_url)
+
+    def listing() -> Iterator[list[FileItemDict]]:
+        page: list[FileItemDict] = []
+        for item in glob_files(fs, url, FILE_GLOB):
+            page.append(FileItemDict(item, fs))
+            if len(page) == FILES_PER_PAGE:
+                yield page
+                page = []
+        if page:
+            yield page
+
+    # a resource of this run's own: calling dlt's module-level `filesystem` resource binds its
+    # arguments to that one object, which then kept every run's configuration alive (840
+    # objects a run in a long-lived loop)
+    files = dlt.resource(listing, name=LISTING)
+    files.apply_hints(
         # [newest read - LOOKBACK, ...): with a lag dlt keeps no keys, so unseen_file does
-        incremental=dlt.sources.incremental("modification_date", lag=LOOKBACK.total_seconds()),
-    ).with_name(LISTING)
+        incremental=dlt.sources.incremental("modification_date", lag=LOOKBACK.total_seconds())
+    )
     files.add_filter(unseen_file())
-    return files | read_events
+    return files | dlt.transformer(read_events, name=DELIVERY_TABLE)
 
 
 def unseen_file() -> Any:

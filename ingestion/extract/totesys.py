@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.sources.sql_database import sql_database
 
+from ingestion.common.database import shared_engine
 from ingestion.common.progress import progress_bars
-from ingestion.config import sqlalchemy_url
 from ingestion.extract import copy_backend
 from ingestion.extract.source_keys import source_keys
 from ingestion.lake.layout import (
@@ -59,7 +59,7 @@ def extract_pipeline(
 def totesys_source(source_url: str, tables: list[str]) -> dlt.sources.DltSource:
     """The given business tables (never `_prisma_migrations`), each with its own cursor."""
     source = sql_database(
-        credentials=sqlalchemy_url(source_url),
+        credentials=shared_engine(source_url),  # dlt leaves an engine it is given open
         schema="public",
         table_names=tables,
         backend=copy_backend.BACKEND,
