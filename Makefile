@@ -78,7 +78,7 @@ test-packages:
 # and largest, and how many runs its memory figure spans (about 45 minutes of the bench's 80);
 # `make bench BENCH_SCALES=1 BENCH_LOOP_SECONDS=60 BENCH_MEMORY_RUNS=20` is a quick smoke run
 BENCH_SCALES ?= 1 10 100
-BENCH_LOOP_SECONDS ?= 300
+BENCH_LOOP_SECONDS ?= 240
 BENCH_MEMORY_RUNS ?= 500
 
 bench: install ## time the pipeline at BENCH_SCALES (1 10 100): writes bench/results.md and .json

@@ -55,7 +55,8 @@ CHURN = {"orders": 250, "payments_paid": 230, "updates": 20}
 SCHEDULE_SECONDS = 300  # the production schedule (terraform: schedule_expression)
 STAGES = ("extract", "fx", "deliveries", "load", "dbt", "quarantine", "export")
 WHERE = ("warehouse", "processed")  # where continuous mode's changes are timed to
-HELD = ("rss_mib", "dbt_rss_mib", "open_files", "dbt_open_files")  # per run of the loop
+# what the loop logs after each run, for itself and its dbt process
+HELD = ("rss_mib", "dbt_rss_mib", "open_files", "dbt_open_files", "python_objects")
 TARGETS = {
     "incremental_scale_1_seconds": 15.0,
     "continuous_p95_seconds": 45.0,
@@ -73,7 +74,7 @@ class LoopPlan:
     (one every `mean_gap` seconds on average), and how many runs the memory figure spans."""
 
     every: int = 30
-    seconds: float = 300
+    seconds: float = 240
     mean_gap: float = 8
     memory_runs: int = 500
 
@@ -497,9 +498,10 @@ def run_benchmark(
     repeats: int,
     say: Callable[[str], None] = print,
     loop: LoopPlan | None = None,
+    count_s3_requests: bool = True,
 ) -> dict[str, Any]:
     """Every figure at each scale; continuous mode (`loop`, default LoopPlan()) at the
-    smallest and largest."""
+    smallest and largest; S3 requests per run at the smallest, if asked."""
     loop = loop or LoopPlan()
     server.start(databases=(SOURCE_DB, WAREHOUSE_DB, SCRATCH_DB))
     bench = Bench(server, home)
@@ -511,7 +513,7 @@ def run_benchmark(
         measured[f"{scale:g}"] = measure_scale(bench, scale, repeats, say, continuous)
         if scale == min(scales):  # on the same source: the loop's memory, S3's requests
             memory = measure_memory(bench, loop, say)
-            requests = measure_s3_requests(bench, say)
+            requests = measure_s3_requests(bench, say) if count_s3_requests else None
     results = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine_facts(server.url("postgres")),
@@ -766,6 +768,7 @@ def _memory_lines(memory: dict[str, Any] | None) -> list[str]:
         "dbt_rss_mib": "its dbt process, resident MiB",
         "open_files": "loop process, open files",
         "dbt_open_files": "its dbt process, open files",
+        "python_objects": "loop process, live Python objects",
     }
     return [
         f"Continuous mode, {memory['runs']} runs back to back (`--every 0`, a change every "

@@ -41,6 +41,8 @@ LONGEST_FIRST = (
     "test_container.py",
     "test_readme.py",
     "test_crash_recovery.py",
+    "test_bench.py",
+    "test_continuous.py",
     "test_pipeline_runs.py",
     "test_star_schema.py",
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bench import s3_requests
 from bench.benchmark import HELD, STAGES, LoopPlan, run_benchmark, write_results
 from ingestion.local.postgres import LocalPostgres
 
@@ -12,10 +13,11 @@ from ingestion.local.postgres import LocalPostgres
 def test_the_benchmark_reports_every_figure_at_a_tiny_scale(
     postgres: LocalPostgres, tmp_path: Path
 ) -> None:
-    loop = LoopPlan(every=1, seconds=4, mean_gap=1, memory_runs=3)
+    loop = LoopPlan(every=1, seconds=2, mean_gap=0.5, memory_runs=2)
     results = run_benchmark(
-        postgres, tmp_path / "home", [0.02], repeats=1, say=lambda _: None, loop=loop
-    )
+        postgres, tmp_path / "home", [0.02], repeats=1, say=lambda _: None, loop=loop,
+        count_s3_requests=False,  # a run on moto's server costs CI 30 s: make bench counts
+    )  # fmt: skip
     write_results(results, tmp_path / "out")
 
     scale = json.loads((tmp_path / "out" / "results.json").read_text())["scales"]["0.02"]
@@ -34,11 +36,8 @@ def test_the_benchmark_reports_every_figure_at_a_tiny_scale(
     assert continuous["changes"] > 0 and continuous["failed_runs"] == 0
     for where in ("to_warehouse", "to_processed"):
         assert 0 < continuous[where]["p50"] <= continuous[where]["p95"] <= continuous[where]["max"]
-    requests = results["s3_requests_per_run"]
-    assert requests["initial"]["put_list"] > requests["no_change"]["put_list"] > 0
-    assert requests["small_change"]["get"] > 0
     memory = results["memory"]
-    assert memory["runs"] >= 3
+    assert memory["runs"] >= 2
     assert all(memory[held]["after_last_run"] > 0 for held in HELD)
     # one scale: every target but the growth ratio, which needs two
     assert [t["met"] in (True, False) for t in results["targets"]] == [True] * 6
@@ -48,4 +47,18 @@ def test_the_benchmark_reports_every_figure_at_a_tiny_scale(
     assert "÷ scale 0.02" not in table
     assert "| continuous (`--every 1`): commit → processed zone, p50 / p95 / max |" in table
     assert "| loop process, resident MiB |" in table
-    assert "S3 requests of one `totes run`" in table
+
+
+def test_s3_requests_are_counted_by_price_tier_from_the_servers_log() -> None:
+    log = "\n".join(
+        f'127.0.0.1 - - [07/Dec/2026 09:33:59] "{request} HTTP/1.1" 200 -'
+        for request in (
+            "PUT /lake/totes/totesys/payment/load_date%3D2026-12-07/1.parquet",
+            "POST /lake/totes/big.parquet?uploads",
+            "GET /lake?list-type=2&prefix=totes/totesys/_dlt_loads/&delimiter=/",
+            "GET /lake/totes/totesys/_manifests/1.json",
+            "HEAD /lake/totes/totesys/init",
+            "DELETE /lake/totes/totesys/payment/load_date%3D2026-12-07/1.parquet",
+        )
+    )
+    assert s3_requests.count(log) == {"put_list": 3, "get": 2}
