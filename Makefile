@@ -75,7 +75,7 @@ test-packages:
 	    $$missing >/dev/null" && echo "installed Debian's" $$missing; fi
 
 # the source scales `make bench` measures, how long continuous mode is measured at the smallest
-# and largest, and how many runs its memory figure spans (about 45 minutes of the bench's 80);
+# and largest, and how many runs its memory figure spans (500 runs: most of the bench's 90 minutes);
 # `make bench BENCH_SCALES=1 BENCH_LOOP_SECONDS=60 BENCH_MEMORY_RUNS=20` is a quick smoke run
 BENCH_SCALES ?= 1 10 100
 BENCH_LOOP_SECONDS ?= 240
