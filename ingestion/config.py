@@ -39,6 +39,8 @@ class Settings:
     log_group: str | None  # the CloudWatch log group, named in alerts
     fx_url: str | None  # a Frankfurter-style FX API; None: the offline stub (extract.fx_stub)
     deliveries_url: str  # where the delivery partner drops its JSON files (extract.deliveries)
+    # the Secrets Manager secret of the API's bearer tokens; None: the file home/api-tokens
+    api_tokens_secret: str | None
     # True when the URL was not given, so the embedded Postgres must serve it.
     embedded_source: bool
     embedded_warehouse: bool
@@ -65,9 +67,12 @@ def load_settings(
     port = _port(values.get("TOTES_LOCAL_PORT", str(LOCAL_PORT)))
     source = values.get("TOTES_SOURCE_URL") or ""
     warehouse = values.get("TOTES_WAREHOUSE_URL") or ""
-    settings = Settings(
-        source_url=source or local_url(SOURCE_DB, port),
-        warehouse_url=warehouse or local_url(WAREHOUSE_DB, port),
+    if warehouse:
+        check_dbt_reads(parse_postgres_url(warehouse, "TOTES_WAREHOUSE_URL"))
+    return Settings(
+        source_url=canonical_url(source, "TOTES_SOURCE_URL") or local_url(SOURCE_DB, port),
+        warehouse_url=canonical_url(warehouse, "TOTES_WAREHOUSE_URL")
+        or local_url(WAREHOUSE_DB, port),
         lake_url=values.get("TOTES_LAKE_URL") or str(home / "lake"),
         processed_url=values.get("TOTES_PROCESSED_URL") or str(home / "processed"),
         home=home,
@@ -79,12 +84,10 @@ def load_settings(
         log_group=values.get("TOTES_LOG_GROUP") or None,
         fx_url=_http_url(values.get("TOTES_FX_URL") or None, "TOTES_FX_URL"),
         deliveries_url=values.get("TOTES_DELIVERIES_URL") or str(home / "drop" / "deliveries"),
+        api_tokens_secret=values.get("TOTES_API_TOKENS_SECRET", "").strip() or None,
         embedded_source=not source,
         embedded_warehouse=not warehouse,
     )
-    parse_postgres_url(settings.source_url, "TOTES_SOURCE_URL")
-    check_dbt_compatible(parse_postgres_url(settings.warehouse_url, "TOTES_WAREHOUSE_URL"))
-    return settings
 
 
 def _port(text: str) -> int:
@@ -125,10 +128,13 @@ def parse_postgres_url(url: str, name: str) -> URL:
     """Parse a `postgresql://user:pass@host:port/db` URL, or fail naming the variable."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise ConfigError(
-            f"{name} is not a URL; expected postgresql://user:password@host:port/database"
+            f"{name} is not a URL; expected postgresql://user:password@host:port/database, "
+            "with '@', ':', '/' and '%' in the user or password %-escaped (@ is %40)"
         ) from None
+    if parsed.host and "@" in parsed.host:  # SQLAlchemy ends the password at the first '@'
+        raise ConfigError(f"{name} has '@' in its password: write it %-escaped, as %40")
     if parsed.get_backend_name() not in ("postgresql", "postgres") or not parsed.database:
         raise ConfigError(
             f"{name} must look like postgresql://user:password@host:port/database, "
@@ -137,14 +143,26 @@ def parse_postgres_url(url: str, name: str) -> URL:
     return parsed
 
 
-def check_dbt_compatible(url: URL) -> None:
-    """profiles.yml parses the warehouse URL with a regex and cannot undo %-escapes."""
-    raw = url.render_as_string(hide_password=False)
-    if "%" in raw.split("@")[0]:
+# The query settings profiles.yml hands to dbt; libpq would take more, but dbt would not.
+DBT_QUERY_SETTINGS = ("sslmode", "sslrootcert")
+
+
+def check_dbt_reads(url: URL) -> None:
+    """dbt connects with the warehouse URL's parts that profiles.yml reads: refuse the rest."""
+    unread = sorted(set(url.query) - set(DBT_QUERY_SETTINGS))
+    if unread:
         raise ConfigError(
-            "TOTES_WAREHOUSE_URL has a %-escaped user or password; dbt's profiles.yml cannot "
-            "decode it. Use a password without '@', ':', '/' or '%' for the warehouse."
+            f"TOTES_WAREHOUSE_URL sets {', '.join(unread)} in its query; dbt reads only "
+            f"{' and '.join(DBT_QUERY_SETTINGS)} there"
         )
+
+
+def canonical_url(url: str, name: str) -> str:
+    """The URL with its user, password and database %-escaped as libpq and dlt expect, so a
+    password written with raw '#', '?' or '/' means the same to every client. Empty: unset."""
+    if not url:
+        return url
+    return parse_postgres_url(url, name).render_as_string(hide_password=False)
 
 
 def sqlalchemy_url(url: str) -> str:

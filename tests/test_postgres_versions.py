@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
+from urllib.parse import quote
 
 import jinja2
 import psycopg2
@@ -48,7 +49,8 @@ from tests.crash_child import KillableRuns
 from tests.test_star_schema import facts_without_record_ids, mart_fingerprints
 
 DEBIAN_POSTGRES_15 = Path("/usr/lib/postgresql/15/bin")
-PASSWORD = "matrix-Secret-1"
+# every character a URL must %-escape, and a space: each stack connects through escaped URLs
+PASSWORD = "matrix @:/%#?& Secret-1"
 MISSING_DESIGN = 990_001
 LATE_ADDRESS = 990_002
 # a kill in the middle of dbt's build: the SQL that differs most between majors
@@ -330,6 +332,7 @@ def test_a_node_that_fails_in_the_database_is_named_with_its_error_and_compiled_
     compiled = Path(reason.split("(compiled SQL: ")[1].removesuffix(")"))
     assert "sum(" in compiled.read_text(), compiled
     assert PASSWORD not in json.dumps(broken.failed_run)
+    assert quote(PASSWORD, safe="") not in json.dumps(broken.failed_run)
 
 
 # A server older than the supported range, as its startup reports it: libpq reads the version
@@ -388,7 +391,8 @@ def postgres_14() -> Iterator[str]:
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"postgresql://totes:{PASSWORD}@127.0.0.1:{server.server_address[1]}/totesys"
+    port = server.server_address[1]
+    yield f"postgresql://totes:{quote(PASSWORD, safe='')}@127.0.0.1:{port}/totesys"
     server.shutdown()
     server.server_close()
 
@@ -408,6 +412,7 @@ def test_a_server_older_than_15_is_refused_in_one_line_before_any_work(
         "totes needs PostgreSQL 15 or newer (README: Supported PostgreSQL versions)"
     ], refused.stderr
     assert PASSWORD not in refused.stdout + refused.stderr
+    assert quote(PASSWORD, safe="") not in refused.stdout + refused.stderr
     assert _OldServerHandler.statements == []  # not one statement reached the old server
     assert not (tmp_path / "lake").exists()  # nothing extracted
     if role == "source":  # the warehouse records the refused run, as any failed one

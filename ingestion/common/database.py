@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote
 
 import psycopg2
 import sqlalchemy as sa
@@ -99,11 +100,14 @@ def _server_version(url: str) -> tuple[int, str]:
 
 
 def scrub(text: str, *urls: str) -> str:
-    """`text` with the passwords of `urls` masked, for anything printed or logged."""
+    """`text` with the passwords of `urls` masked, as they are and %-escaped, for anything
+    printed or logged."""
     for url in urls:
         password = make_url(url).password
         if password:
-            text = text.replace(str(password), "***")
+            forms = {password, quote(password, safe=""), quote(password, safe=" +")}
+            for form in sorted(forms, key=len, reverse=True):  # the longest first
+                text = text.replace(form, "***")
     return text
 
 

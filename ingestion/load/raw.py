@@ -62,22 +62,36 @@ for _dataset in RAW_DATASETS:
 
 
 def load_pipeline(warehouse_url: str, pipelines_dir: Path, dataset: RawDataset) -> dlt.Pipeline:
+    """dlt's pipeline for `dataset`, working in `pipelines_dir`: a private folder of this load's."""
     return dlt.pipeline(
         pipeline_name=dataset.pipeline,
-        destination=dlt.destinations.postgres(credentials=_with_password(warehouse_url)),
+        destination=dlt.destinations.postgres(
+            credentials=_credentials(warehouse_url, pipelines_dir)
+        ),
         dataset_name=dataset.raw_schema,
         pipelines_dir=str(pipelines_dir),
         progress=progress_bars(),
     )
 
 
-def _with_password(url: str) -> str:
-    """dlt insists on a password; a trust-auth server (the embedded one) ignores this one."""
+def _credentials(url: str, private_dir: Path) -> str:
+    """The warehouse URL as dlt can pass it on to libpq."""
     parsed = make_url(url)
-    if parsed.password:
+    password = parsed.password or ""
+    if not password:
+        # dlt insists on a password; a trust-auth server (the embedded one) never reads this one
+        return parsed.set(password="trust-auth").render_as_string(hide_password=False)  # noqa: S106
+    if not any(character.isspace() for character in password):
         return url
-    # not a secret: a server that trusts the connection never reads it
-    return parsed.set(password="trust-auth").render_as_string(hide_password=False)  # noqa: S106
+    # dlt strips the password and renders it into a URI with its spaces as they are, which
+    # libpq 17 refuses. Without a password in the URI, libpq reads it from a password file
+    # (its `passfile` setting), here in the load's private folder, which is deleted after it.
+    passfile = private_dir / "pgpass"
+    escaped = password.replace("\\", "\\\\").replace(":", "\\:")
+    with os.fdopen(os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+        file.write(f"*:*:*:*:{escaped}\n")
+    query = {**parsed.query, "passfile": str(passfile)}
+    return parsed.set(password="", query=query).render_as_string(hide_password=False)
 
 
 @dlt.resource(name="lake_loads", write_disposition="append")

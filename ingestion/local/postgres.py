@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg2
 from psycopg2 import sql
@@ -57,7 +58,7 @@ class LocalPostgres:
         self.bin_dir = bin_dir or pgserver_bin_dir()
 
     def url(self, database: str) -> str:
-        auth = f"{SUPERUSER}:{self.password}" if self.password else SUPERUSER
+        auth = f"{SUPERUSER}:{quote(self.password, safe='')}" if self.password else SUPERUSER
         return f"postgresql://{auth}@127.0.0.1:{self.port}/{database}"
 
     def status(self) -> Status:
