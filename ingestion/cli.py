@@ -471,17 +471,27 @@ def quarantine_list(show_all: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="0.0.0.0 in a container.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 def api_command(host: str, port: int) -> None:
-    """Serve the payments API (/payments/last5, /payments/next5, /health; docs at /docs)."""
+    """Serve the payments API (/payments/last5, /payments/next5, /health; docs at /docs).
+
+    Every path but /health needs a bearer token: one in the Secrets Manager secret
+    TOTES_API_TOKENS_SECRET names, else one in $TOTES_HOME/api-tokens (made if missing).
+    """
     import uvicorn
 
+    from ingestion.apps import api_auth
     from ingestion.apps.payments_api import create_app
     from ingestion.local.postgres import ensure_embedded
 
     settings = load_settings()
     if settings.embedded_warehouse:  # the demo's; a real warehouse is never started here
         ensure_embedded(settings)
-    click.echo(f"payments API: http://{host}:{port}/docs, on {describe(settings.warehouse_url)}")
-    uvicorn.run(create_app(settings.warehouse_url), host=host, port=port, log_level="warning")
+    tokens = api_auth.token_source(settings.api_tokens_secret, settings.home)
+    url = f"http://{host}:{port}"
+    click.echo(f"payments API: {url}/docs, on {describe(settings.warehouse_url)}")
+    click.echo(tokens.instructions(url))  # where a token is, never the token
+    # the client address of the rate limit is X-Forwarded-For's only from FORWARDED_ALLOW_IPS
+    app = create_app(settings.warehouse_url, tokens)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 @cli.command("dashboard")

@@ -18,19 +18,23 @@ import re
 import shutil
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import boto3
 import pytest
 
+from ingestion.apps.api_auth import new_token
 from ingestion.config import Settings
 from ingestion.local.postgres import LocalPostgres
 from ingestion.local.source.churn import churn, now_utc
 from ingestion.local.source.generate import init_source
 from tests.conftest import (
     REPO,
+    S3,
     checkout_files,
     free_port,
     new_stack,
@@ -215,6 +219,7 @@ class Scenario:
     outside: Settings
     data: Path
     api_port: int
+    api_token: str  # one of the tokens in the API's Secrets Manager secret (on moto's server)
     container: str  # serves the API; the later commands run in it (docker exec)
     seconds: dict[str, float]
     runs: dict[str, subprocess.CompletedProcess[str]]
@@ -228,11 +233,12 @@ class Scenario:
 
 @pytest.fixture(scope="module")
 def scenario(
-    image: Built, postgres: LocalPostgres, tmp_path_factory: pytest.TempPathFactory
+    image: Built, postgres: LocalPostgres, s3: S3, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Scenario]:
     """One source; a warehouse and zones for the container, another for a `totes` process
     outside it. Both run from empty, then after the same churn: the container's first run is
-    the image's default command, as the ECS task runs it; its second runs beside the API."""
+    the image's default command, as the ECS task runs it; its second runs beside the API,
+    which reads its tokens from Secrets Manager (moto's server), as the ECS service does."""
     inside = new_stack(postgres, tmp_path_factory.mktemp("inside"))
     outside = new_stack(postgres, tmp_path_factory.mktemp("outside"))
     outside = replace(outside, source_url=inside.source_url)
@@ -254,12 +260,21 @@ def scenario(
         check=False, timeout=600,
     ))  # fmt: skip
     timed("initial load outside", lambda: totes("run", env=env, cwd=outside.home))
-    port = free_port()
+    port, token = free_port(), new_token()
+    secret = boto3.client("secretsmanager", endpoint_url=s3.endpoint).create_secret(
+        Name=f"totes/api-tokens-{os.getpid()}", SecretString=token
+    )
+    aws = {
+        "TOTES_API_TOKENS_SECRET": secret["ARN"],
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": s3.endpoint,
+        **{name: os.environ[name] for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")},
+    }
     container = docker(
         *("run", "--detach", *PRODUCTION_LIKE, *mount, *container_settings(inside)),
+        *(f"--env={name}={value}" for name, value in aws.items()),
         *(IMAGE, "api", "--host", "127.0.0.1", "--port", str(port)),
     ).stdout.strip()
-    result = Scenario(inside, outside, data, port, container, seconds, runs)
+    result = Scenario(inside, outside, data, port, token, container, seconds, runs)
     try:
         churn(inside.source_url, orders=40, payments_paid=30, updates=6, seed=8, at=now_utc())
         timed("churn inside", lambda: result.totes("run"))
@@ -310,7 +325,9 @@ def test_dbt_test_and_status_work_in_the_image(scenario: Scenario) -> None:
     assert status.returncode == 0, status.stdout + status.stderr
 
 
-def test_the_api_in_the_image_answers_health_as_the_non_root_user(scenario: Scenario) -> None:
+def test_the_api_in_the_image_serves_the_secrets_tokens_as_the_non_root_user(
+    scenario: Scenario,
+) -> None:
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -324,6 +341,15 @@ def test_the_api_in_the_image_answers_health_as_the_non_root_user(scenario: Scen
                 raise AssertionError(f"no /health: {logs.stdout}{logs.stderr}") from None
             time.sleep(0.5)
     assert health["status"] == "ok", health
+    payments = f"http://127.0.0.1:{scenario.api_port}/payments/last5"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(payments, timeout=5)
+    assert refused.value.code == 401
+    request = urllib.request.Request(
+        payments, headers={"Authorization": f"Bearer {scenario.api_token}"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 (http only)
+        assert len(json.load(response)["payments"]) == 5
     user = docker("exec", scenario.container, "id", "-u").stdout.strip()
     assert user == "10001"  # the API's process, and every command run beside it
 
