@@ -1,4 +1,5 @@
-# Three roles, each with only what its job needs:
+# Three roles, each with only what its job needs (the optional services have their own beside
+# them: the payments API's in payments_api.tf, Slack's in slack.tf):
 #   task       the pipeline's own AWS calls: the two buckets' prefixes, publish to the alert topic
 #   execution  what ECS does before the process starts: pull the image, write logs, read the
 #              two secrets into the environment

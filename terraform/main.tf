@@ -1,7 +1,7 @@
 # Names and lookups shared by every file. One file per concern:
 #   storage.tf    the landing (ingestion) and processed buckets, the docs prefix
 #   registry.tf   the image repository
-#   secrets.tf    the source and warehouse URLs
+#   secrets.tf    the source and warehouse URLs, and the payments API's bearer tokens
 #   network.tf    where the task runs and what it may reach
 #   task.tf       the ECS cluster, task definition and log group
 #   schedule.tf   how runs start: a schedule (a task every 5 minutes), or a service (one task
@@ -9,6 +9,7 @@
 #   iam.tf        the task, execution and scheduler roles
 #   alerts.tf     the alert topic, the failed-task rule and the alarms
 #   warehouse_db.tf  the optional RDS warehouse
+#   payments_api.tf  the optional payments API: its service, role, HTTPS load balancer and name
 #   kms.tf        the key that encrypts all of the above
 
 data "aws_caller_identity" "current" {}

@@ -89,3 +89,21 @@ output "analyst_role_arn" {
   description = "The role analysts assume to query the zones through the workgroup (read-only)."
   value       = aws_iam_role.analyst.arn
 }
+
+output "payments_api_url" {
+  description = "Where the payments API answers, over HTTPS only (null without payments_api)."
+  value       = var.payments_api ? "https://${var.payments_api_domain_name}" : null
+}
+
+output "payments_api_tokens_secret" {
+  description = "Secrets Manager name holding the bearer tokens the payments API accepts, separated by whitespace; the API rereads it every minute (null without payments_api)."
+  value       = one(aws_secretsmanager_secret.api_tokens[*].name)
+}
+
+output "payments_api_put_token_command" {
+  description = "Make one new random token the payments API's only one (read it back with get-secret-value). To rotate without a gap, put the old and the new token together, then the new alone once clients use it."
+  value = (var.payments_api
+    ? "aws secretsmanager put-secret-value --secret-id ${aws_secretsmanager_secret.api_tokens[0].name} --secret-string \"$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')\""
+    : null
+  )
+}

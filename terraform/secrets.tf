@@ -18,3 +18,16 @@ resource "aws_secretsmanager_secret" "warehouse_url" {
   kms_key_id              = aws_kms_key.totes.arn
   recovery_window_in_days = var.destroy_data_with_stack ? 0 : 7
 }
+
+# With payments_api: the bearer tokens the API accepts, separated by whitespace (two while
+# clients move to a new one). The API reads them with its own role and rereads them every
+# minute; put them with the command in the output payments_api_put_token_command.
+resource "aws_secretsmanager_secret" "api_tokens" {
+  #checkov:skip=CKV2_AWS_57:rotated by putting a new value (old and new tokens together while clients move); the API rereads it every minute, no redeploy
+  count = var.payments_api ? 1 : 0
+
+  name                    = "${var.name}/api-tokens"
+  description             = "The bearer tokens the payments API accepts, separated by whitespace"
+  kms_key_id              = aws_kms_key.totes.arn
+  recovery_window_in_days = var.destroy_data_with_stack ? 0 : 7
+}

@@ -72,7 +72,7 @@ variable "task_memory" {
 }
 
 variable "log_retention_days" {
-  description = "How long the pipeline's CloudWatch logs are kept."
+  description = "How long the pipeline's CloudWatch logs, and the payments API load balancer's access logs, are kept."
   type        = number
   default     = 365
 }
@@ -150,9 +150,37 @@ variable "fx_url" {
 }
 
 variable "payments_api" {
-  description = "Also run the payments API (`totes api`) as an always-on ECS service (about $9/month for 0.25 vCPU and 0.5 GB on Fargate)."
+  description = "Also run the payments API (`totes api`) as an always-on ECS service behind an HTTPS load balancer (about $9/month for 0.25 vCPU and 0.5 GB on Fargate, and $16-20/month plus LCUs for the load balancer). Needs payments_api_domain_name and payments_api_zone_id."
   type        = bool
   default     = false
+}
+
+variable "payments_api_internet_facing" {
+  description = "Put the payments API's load balancer on the internet (its subnets must then be public) instead of inside the VPC. Either way only payments_api_allowed_cidrs reach it."
+  type        = bool
+  default     = false
+}
+
+variable "payments_api_domain_name" {
+  description = "The name the payments API is served at over HTTPS, such as api.example.com: the stack issues its certificate and points the name at the load balancer, in payments_api_zone_id. Required with payments_api."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = !var.payments_api || can(regex("^([a-z0-9]([a-z0-9-]*[a-z0-9])?\\.)+[a-z]([a-z0-9-]*[a-z0-9])?$", var.payments_api_domain_name))
+    error_message = "payments_api needs payments_api_domain_name: the lower-case name the API is served at, such as api.example.com, in the hosted zone payments_api_zone_id."
+  }
+}
+
+variable "payments_api_zone_id" {
+  description = "ID of the public Route53 hosted zone that holds payments_api_domain_name (ACM validates the certificate through public DNS). Required with payments_api."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = !var.payments_api || can(regex("^Z[A-Z0-9]+$", var.payments_api_zone_id))
+    error_message = "payments_api needs payments_api_zone_id: the ID (Z...) of the public Route53 hosted zone that holds payments_api_domain_name."
+  }
 }
 
 variable "payments_api_port" {
@@ -162,7 +190,7 @@ variable "payments_api_port" {
 }
 
 variable "payments_api_allowed_cidrs" {
-  description = "CIDRs that may call the payments API (for example your office or a load balancer's subnets). Empty: nobody, until you add one."
+  description = "CIDRs that may reach the payments API's load balancer (HTTPS, and HTTP to be redirected), for example your office's or the VPC's. Empty: nobody, until you add one."
   type        = list(string)
   default     = []
 }

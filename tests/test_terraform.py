@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import math
+import os
 import re
 import shutil
 import sys
@@ -16,10 +17,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import hcl2
 import pytest
+import uvicorn
 
+from ingestion.apps.api_auth import SECRET_SETTING as API_TOKENS_SETTING
 from ingestion.config import load_settings
 from ingestion.ops.ledger import FinishedRun, TableRow
 from ingestion.ops.metrics import NAMESPACE, run_metrics
@@ -512,22 +516,309 @@ def check_no_secret_value_reaches_state(stack: Stack) -> None:
         assert "password" not in name or "version" in name, f"variable {name} would hold a secret"
 
 
-def check_payments_api_is_optional_and_reads_only_the_warehouse(stack: Stack) -> None:
+API_GATED = ref("var.payments_api ? 1 : 0")
+API_TASK_GROUP = ref("aws_security_group.payments_api[0].id")
+API_LB_GROUP = ref("aws_security_group.payments_api_lb[0].id")
+API_LB = ref("aws_lb.payments_api[0].arn")
+API_TARGETS = ref("aws_lb_target_group.payments_api[0].arn")
+API_TOKENS = ref("aws_secretsmanager_secret.api_tokens[0].arn")
+API_LOGS = "aws_s3_bucket.payments_api_logs[0]"
+# the ELB security policies whose oldest protocol is TLS 1.2 (or 1.3)
+TLS_1_2_OR_LATER = re.compile(r"ELBSecurityPolicy-(TLS13-1-[23]|TLS-1-2|FS-1-2)-[\w-]+")
+# regions opened from August 2022: ELB writes their access logs as its log-delivery service
+NEWER_REGIONS = ("me-central-1", "eu-south-2", "eu-central-2", "ap-south-2", "ap-southeast-4")
+
+
+def payments_api_container(stack: Stack) -> dict[str, Any]:
+    task = stack.resource("aws_ecs_task_definition", "payments_api")
+    (container,) = expression(task["container_definitions"])
+    return container
+
+
+def statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The statements of a policy document, a dynamic one's content with its `for_each`."""
+    return document.get("statement", []) + [
+        {**content, "for_each": block["statement"]["for_each"]}
+        for block in document.get("dynamic", [])
+        if "statement" in block
+        for content in block["statement"]["content"]
+    ]
+
+
+def check_payments_api_is_optional_and_needs_a_name_and_a_zone(stack: Stack) -> None:
     assert stack.variables["payments_api"]["default"] is False
     assert stack.variables["payments_api_allowed_cidrs"]["default"] == []
-    gated = ref("var.payments_api ? 1 : 0")
+    # everything of the API exists with it only
+    api = {
+        (kind, type_, name): body
+        for kind, blocks in (("resource", stack.resources), ("data", stack.data))
+        for (type_, name), body in blocks.items()
+        if name.startswith("payments_api") or name == "api_tokens"
+    }
+    kinds = {type_ for _, type_, _ in api}
+    assert {"aws_ecs_service", "aws_lb", "aws_lb_listener", "aws_acm_certificate"} <= kinds
+    assert {"aws_secretsmanager_secret", "aws_iam_role", "aws_s3_bucket"} <= kinds
+    for (kind, type_, name), body in api.items():
+        gate = body.get("count", body.get("for_each"))
+        local = re.fullmatch(r"\$\{local\.(\w+)\}", str(gate))
+        gate = stack.locals[local.group(1)] if local else gate
+        assert gate == API_GATED or str(gate).startswith("${var.payments_api ? "), (
+            f"{kind} {type_}.{name} exists without payments_api"
+        )
+    elb_account = stack.data[("aws_elb_service_account", "current")]
+    assert elb_account["count"].startswith("${var.payments_api && ")
+    # turned on without a name and a zone, the plan stops and says what is missing
+    for name, good, bad in (
+        ("payments_api_domain_name", "api.example.com", ("", "api", "https://api.example.com")),
+        ("payments_api_zone_id", "Z0123456789ABCDEFGHIJ", ("", "example.com")),
+    ):
+        variable = stack.variables[name]
+        assert variable["type"] == "string" and variable["default"] == ""
+        (validation,) = variable.get("validation", [{"condition": ""}])
+        condition = re.fullmatch(
+            r'\$\{!var\.payments_api \|\| can\(regex\("(.*)", var\.(\w+)\)\)\}',
+            validation["condition"],
+        )
+        assert condition and condition.group(2) == name, f"payments_api may run without {name}"
+        pattern = condition.group(1).replace("\\\\", "\\")  # HCL's escape of the backslash
+        assert re.search(pattern, good), f"{name} refuses {good}"
+        for value in bad:
+            assert not re.search(pattern, value), f"{name} accepts {value!r}"
+        assert validation["error_message"].startswith(f"payments_api needs {name}: ")
+
+
+def check_payments_api_reads_the_warehouse_and_only_its_token_secret(stack: Stack) -> None:
     task = stack.resource("aws_ecs_task_definition", "payments_api")
     service = stack.resource("aws_ecs_service", "payments_api")
-    assert task["count"] == gated and service["count"] == gated
-    assert "task_role_arn" not in task, "the API calls no AWS API: it needs no task role"
-    (container,) = expression(task["container_definitions"])
-    assert container["command"][0] == "api"
-    assert [s["name"] for s in container["secrets"]] == ["TOTES_WAREHOUSE_URL"]
-    assert "/health" in " ".join(container["healthCheck"]["command"])
     assert service["task_definition"] == ref("aws_ecs_task_definition.payments_api[0].arn")
-    ingress = stack.resource("aws_vpc_security_group_ingress_rule", "payments_api")
-    assert ingress["cidr_ipv4"] == ref("each.value")
-    assert "var.payments_api_allowed_cidrs" in ingress["for_each"]
+    assert task["execution_role_arn"] == ref("aws_iam_role.execution.arn")
+    assert task["task_role_arn"] == ref("aws_iam_role.payments_api[0].arn")
+    container = payments_api_container(stack)
+    assert container["command"][0] == "api"
+    assert "/health" in " ".join(container["healthCheck"]["command"])
+    # ECS hands it the warehouse URL; the tokens it reads itself and rereads every minute, so a
+    # new one needs no redeploy
+    assert [s["name"] for s in container["secrets"]] == ["TOTES_WAREHOUSE_URL"]
+    environment = {entry["name"]: entry["value"] for entry in container["environment"]}
+    assert environment.get(API_TOKENS_SETTING) == API_TOKENS  # the name the API reads
+    assert environment.get("AWS_REGION") == ref("var.region")
+    role = "payments_api[0]"
+    actions = {
+        action for statement in stack.role_statements(role) for action in statement["actions"]
+    }
+    assert actions == {"secretsmanager:GetSecretValue", "kms:Decrypt"}
+    assert stack.allowed(role, "secretsmanager:GetSecretValue") == {API_TOKENS}
+    assert stack.allowed(role, "kms:Decrypt") == {ref("aws_kms_key.totes.arn")}
+    for other in ("task", "execution", "scheduler[0]", "slack_alerts[0]"):
+        assert API_TOKENS not in stack.allowed(other, "secretsmanager:GetSecretValue"), other
+    # the secret is encrypted with the stack's key; its value is never in Terraform
+    secret = stack.resource("aws_secretsmanager_secret", "api_tokens")
+    assert secret["kms_key_id"] == ref("aws_kms_key.totes.arn")
+    for name, body in stack.of_type("aws_secretsmanager_secret_version").items():
+        assert "aws_secretsmanager_secret.api_tokens" not in body["secret_id"], name
+    # the outputs say where the API answers, where the tokens are and how to put one
+    assert stack.outputs["payments_api_url"]["value"] == ref(
+        'var.payments_api ? "https://${var.payments_api_domain_name}" : null'
+    )
+    secret_output = stack.outputs["payments_api_tokens_secret"]["value"]
+    assert "aws_secretsmanager_secret.api_tokens[*]" in secret_output
+    command = stack.outputs["payments_api_put_token_command"]["value"]
+    assert "put-secret-value --secret-id ${aws_secretsmanager_secret.api_tokens[0]." in command
+    assert "secrets.token_urlsafe(32)" in command
+
+
+def check_payments_api_is_served_by_a_load_balancer_internal_unless_asked(stack: Stack) -> None:
+    balancer = stack.resource("aws_lb", "payments_api")
+    flag = stack.variables["payments_api_internet_facing"]
+    assert flag["type"] == "bool" and flag["default"] is False
+    assert balancer["internal"] == ref("!var.payments_api_internet_facing"), "internal or not"
+    assert balancer["load_balancer_type"] == "application"
+    assert balancer["drop_invalid_header_fields"] is True
+    assert balancer["enable_deletion_protection"] == ref("!var.destroy_data_with_stack")
+    assert balancer["subnets"] == ref("local.subnet_ids")
+    # the service's task registers, by its address, in the group the HTTPS listener forwards to
+    service = stack.resource("aws_ecs_service", "payments_api")
+    container = payments_api_container(stack)
+    port = ref("var.payments_api_port")
+    assert container["portMappings"] == [{"containerPort": port, "protocol": "tcp"}]
+    assert service["load_balancer"] == [
+        {
+            "target_group_arn": API_TARGETS,
+            "container_name": container["name"],
+            "container_port": port,
+        }
+    ]
+    assert ref("aws_lb_listener.payments_api_https") in service["depends_on"]
+    targets = stack.resource("aws_lb_target_group", "payments_api")
+    assert targets["target_type"] == "ip" and targets["port"] == port
+    assert targets["vpc_id"] == ref("data.aws_vpc.selected.id")
+    (health,) = targets["health_check"]
+    assert health["path"] == "/health", "the load balancer's health check would need a credential"
+    # the API's name points at it
+    record = stack.resource("aws_route53_record", "payments_api")
+    assert record["zone_id"] == ref("var.payments_api_zone_id")
+    assert record["name"] == ref("var.payments_api_domain_name") and record["type"] == "A"
+    (alias,) = record["alias"]
+    assert alias["name"] == ref("aws_lb.payments_api[0].dns_name")
+    assert alias["zone_id"] == ref("aws_lb.payments_api[0].zone_id")
+    # uvicorn takes the client's address from X-Forwarded-For only when the load balancer (an
+    # address of the VPC) sent it: the API limits failed credentials per client address
+    environment = {entry["name"]: entry["value"] for entry in container["environment"]}
+    assert environment.get("FORWARDED_ALLOW_IPS") == ref("local.payments_api_proxies")
+    proxies = stack.locals["payments_api_proxies"]
+    assert "data.aws_vpc.selected.cidr_block" in proxies and '"*"' not in proxies
+    with mock.patch.dict(os.environ, {"FORWARDED_ALLOW_IPS": "172.31.0.0/16"}):
+        assert uvicorn.Config("app:app", log_config=None).forwarded_allow_ips == "172.31.0.0/16"
+
+
+def check_https_listener_serves_the_validated_certificate_over_tls_1_2_or_later(
+    stack: Stack,
+) -> None:
+    https = {
+        name: body
+        for name, body in stack.of_type("aws_lb_listener").items()
+        if body.get("protocol") == "HTTPS"
+    }
+    for name, listener in https.items():
+        policy = listener.get("ssl_policy", "ELBSecurityPolicy-2016-08")  # ELB's default: TLS 1.0
+        assert TLS_1_2_OR_LATER.fullmatch(policy), f"listener {name} allows TLS before 1.2"
+    (listener,) = [body for body in https.values() if body["load_balancer_arn"] == API_LB]
+    assert listener["port"] == 443
+    assert listener.get("certificate_arn") == ref(
+        "aws_acm_certificate_validation.payments_api[0].certificate_arn"
+    ), "the listener serves no certificate, or one before it is issued"
+    assert listener["default_action"] == [{"type": "forward", "target_group_arn": API_TARGETS}]
+    assert not stack.of_type("aws_lb_listener_certificate"), "a certificate besides the stack's"
+    # the stack issues the certificate for the API's name, validated in the API's zone
+    certificate = stack.resource("aws_acm_certificate", "payments_api")
+    assert certificate["domain_name"] == ref("var.payments_api_domain_name")
+    assert certificate["validation_method"] == "DNS"
+    assert "subject_alternative_names" not in certificate  # one name: one validation record
+    validation = stack.resource("aws_acm_certificate_validation", "payments_api")
+    assert validation["certificate_arn"] == ref("aws_acm_certificate.payments_api[0].arn")
+    assert validation["validation_record_fqdns"] == [
+        ref("aws_route53_record.payments_api_validation[0].fqdn")
+    ]
+    record = stack.resource("aws_route53_record", "payments_api_validation")
+    assert record["zone_id"] == ref("var.payments_api_zone_id")
+    option = "tolist(aws_acm_certificate.payments_api[0].domain_validation_options)[0]"
+    assert record["name"] == ref(f"{option}.resource_record_name")
+    assert record["type"] == ref(f"{option}.resource_record_type")
+    assert record["records"] == [ref(f"{option}.resource_record_value")]
+
+
+def check_no_listener_on_plain_http_forwards(stack: Stack) -> None:
+    plain = {
+        name: body
+        for name, body in stack.of_type("aws_lb_listener").items()
+        if body.get("protocol", "HTTP") not in ("HTTPS", "TLS")
+    }
+    for name, listener in plain.items():
+        for action in listener["default_action"]:
+            assert action["type"] == "redirect", f"listener {name} answers plain HTTP: {action}"
+            (redirect,) = action["redirect"]
+            assert redirect["protocol"] == "HTTPS", f"listener {name} redirects to plain HTTP"
+            assert redirect["port"] == "443" and redirect["status_code"] == "HTTP_301"
+        rules = [
+            rule_name
+            for rule_name, rule in stack.of_type("aws_lb_listener_rule").items()
+            if f"aws_lb_listener.{name}" in rule["listener_arn"]
+        ]
+        assert not rules, f"listener {name} on plain HTTP has rules: {rules}"
+    # a client that types http:// is sent to HTTPS rather than refused
+    assert [
+        listener["port"] for listener in plain.values() if listener["load_balancer_arn"] == API_LB
+    ] == [80]
+
+
+def check_no_task_port_is_open_to_a_cidr(stack: Stack) -> None:
+    for name, group in stack.of_type("aws_security_group").items():
+        assert "ingress" not in group, f"security group {name} has inline ingress rules"
+    for name, rule in stack.of_type("aws_security_group_rule").items():
+        assert rule["type"] != "ingress", f"ingress rule {name}: use aws_vpc_security_group_*"
+    # only the load balancer's group admits addresses; every other one admits groups
+    ingress = stack.of_type("aws_vpc_security_group_ingress_rule")
+    for name, rule in ingress.items():
+        if {"cidr_ipv4", "cidr_ipv6", "prefix_list_id"} & rule.keys():
+            assert rule["security_group_id"] == API_LB_GROUP, f"{name} opens a port to a CIDR"
+    # the API task admits its port from the load balancer's group, and nothing else
+    to_task = [
+        {key: value for key, value in rule.items() if key not in ("count", "description")}
+        for rule in ingress.values()
+        if rule["security_group_id"] == API_TASK_GROUP
+    ]
+    port = ref("var.payments_api_port")
+    assert to_task == [
+        {
+            "security_group_id": API_TASK_GROUP,
+            "ip_protocol": "tcp",
+            "from_port": port,
+            "to_port": port,
+            "referenced_security_group_id": API_LB_GROUP,
+        }
+    ]
+    service = stack.resource("aws_ecs_service", "payments_api")
+    assert service["network_configuration"][0]["security_groups"] == [API_TASK_GROUP]
+    assert stack.resource("aws_lb", "payments_api")["security_groups"] == [API_LB_GROUP]
+    # the load balancer admits the allowed CIDRs on 443 and 80, and reaches only the task's port
+    from_clients = [rule for rule in ingress.values() if rule["security_group_id"] == API_LB_GROUP]
+    assert [rule["for_each"] for rule in from_clients] == [ref("local.payments_api_lb_ingress")]
+    clients = stack.locals["payments_api_lb_ingress"]
+    assert 'setproduct(["443", "80"], var.payments_api_allowed_cidrs)' in clients
+    egress = stack.of_type("aws_vpc_security_group_egress_rule")
+    onward = [rule for rule in egress.values() if rule["security_group_id"] == API_LB_GROUP]
+    assert [
+        (rule.get("referenced_security_group_id"), rule["from_port"], rule["to_port"])
+        for rule in onward
+    ] == [(API_TASK_GROUP, port, port)]
+
+
+def check_load_balancer_logs_to_its_own_bucket_which_elb_may_write(stack: Stack) -> None:
+    balancer = stack.resource("aws_lb", "payments_api")
+    assert balancer.get("access_logs") == [{"bucket": ref(f"{API_LOGS}.id"), "enabled": True}]
+    # the load balancer checks when it is created that it may write there
+    assert ref("aws_s3_bucket_policy.payments_api_logs") in balancer["depends_on"]
+    bucket = stack.resource("aws_s3_bucket", "payments_api_logs")
+    assert bucket["bucket"] == "${var.name}-api-logs-${local.bucket_suffix}"
+    assert bucket["force_destroy"] == ref("var.destroy_data_with_stack")
+    blocked = stack.resource("aws_s3_bucket_public_access_block", "payments_api_logs")
+    flags = ("block_public_acls", "block_public_policy", "ignore_public_acls")
+    assert all(blocked[flag] is True for flag in (*flags, "restrict_public_buckets"))
+    encryption = "aws_s3_bucket_server_side_encryption_configuration"
+    (rule,) = stack.resource(encryption, "payments_api_logs")["rule"]
+    assert rule["apply_server_side_encryption_by_default"] == [{"sse_algorithm": "AES256"}], (
+        "ALB access logs are delivered only to a bucket encrypted with S3's own keys"
+    )
+    (rule,) = stack.resource("aws_s3_bucket_lifecycle_configuration", "payments_api_logs")["rule"]
+    assert rule["expiration"] == [{"days": ref("var.log_retention_days")}]
+    # the policy lets ELB write the logs, as the service in newer regions and as the region's
+    # ELB account in older ones, and refuses plain HTTP
+    policy = stack.resource("aws_s3_bucket_policy", "payments_api_logs")
+    assert policy["bucket"] == ref(f"{API_LOGS}.id")
+    assert policy["policy"] == ref("data.aws_iam_policy_document.payments_api_logs[0].json")
+    document = statements(stack.data[("aws_iam_policy_document", "payments_api_logs")])
+    logs = ref(f"{API_LOGS}.arn") + "/AWSLogs/${local.account_id}/*"
+    allowed = [statement for statement in document if statement.get("effect", "Allow") == "Allow"]
+    for statement in allowed:
+        assert statement["actions"] == ["s3:PutObject"], statement["sid"]
+        assert statement["resources"] == [logs], statement["sid"]
+    writers = {
+        (principal["type"], identifier, str(statement.get("for_each")))
+        for statement in allowed
+        for principal in statement["principals"]
+        for identifier in principal["identifiers"]
+    }
+    assert writers == {
+        ("Service", "logdelivery.elasticloadbalancing.amazonaws.com", "None"),
+        ("AWS", ref("statement.value.arn"), ref("data.aws_elb_service_account.current")),
+    }
+    elb_account = stack.data[("aws_elb_service_account", "current")]
+    assert "contains(local.elb_account_regions, var.region)" in elb_account["count"]
+    regions = stack.locals["elb_account_regions"]
+    assert {stack.variables["region"]["default"], "us-east-1", "ap-southeast-3"} <= set(regions)
+    assert not set(NEWER_REGIONS) & set(regions), "a newer region has no ELB account"
+    (denied,) = [statement for statement in document if statement.get("effect") == "Deny"]
+    assert denied["condition"][0]["variable"] == "aws:SecureTransport"
 
 
 SLACK_GATED = ref("var.slack_alerts ? 1 : 0")
@@ -630,7 +921,13 @@ CHECKS: list[Callable[[Stack], None]] = [
     check_alerts_are_mailed,
     check_buckets_are_private_encrypted_and_kept,
     check_no_secret_value_reaches_state,
-    check_payments_api_is_optional_and_reads_only_the_warehouse,
+    check_payments_api_is_optional_and_needs_a_name_and_a_zone,
+    check_payments_api_reads_the_warehouse_and_only_its_token_secret,
+    check_payments_api_is_served_by_a_load_balancer_internal_unless_asked,
+    check_https_listener_serves_the_validated_certificate_over_tls_1_2_or_later,
+    check_no_listener_on_plain_http_forwards,
+    check_no_task_port_is_open_to_a_cidr,
+    check_load_balancer_logs_to_its_own_bucket_which_elb_may_write,
     check_slack_is_optional_and_subscribes_to_the_alerts_topic,
     check_slack_reads_only_its_own_secret,
     check_slack_webhook_has_no_value_in_terraform,
@@ -685,6 +982,12 @@ FRESHNESS_ACTIONS = '  treat_missing_data  = "breaching"\n  alarm_actions       
 TASK_FAILED_TARGET = "  rule = aws_cloudwatch_event_rule.task_failed.name\n  arn  = "
 SERVICE_RULE_TARGET = "  rule = aws_cloudwatch_event_rule.service_impaired[0].name\n  arn  = "
 SERVICE_NETWORK = "  wait_for_steady_state = false\n\n  network_configuration {\n"
+API_REDIRECT = (
+    '    type = "redirect"\n    redirect {\n      protocol    = "HTTPS"\n'
+    '      port        = "443"\n      status_code = "HTTP_301"\n    }\n'
+)
+API_CERTIFICATE_HEADER = 'resource "aws_acm_certificate" "payments_api" {\n'
+API_TASK_EGRESS_HEADER = 'resource "aws_vpc_security_group_egress_rule" "payments_api" {\n'
 BREAKS = {
     "schedule targets another task": (
         "schedule.tf",
@@ -809,8 +1112,137 @@ BREAKS = {
     ),
     "payments API on by default": (
         "variables.tf",
-        'CPU and 0.5 GB on Fargate)."\n  type        = bool\n  default     = false',
-        'CPU and 0.5 GB on Fargate)."\n  type        = bool\n  default     = true',
+        'payments_api_zone_id."\n  type        = bool\n  default     = false',
+        'payments_api_zone_id."\n  type        = bool\n  default     = true',
+    ),
+    "payments API runs without a name": (
+        "variables.tf",
+        'condition     = !var.payments_api || can(regex("^([a-z0-9]',
+        'condition     = true || can(regex("^([a-z0-9]',
+    ),
+    "payments API's zone needed without it": (
+        "variables.tf",
+        'condition     = !var.payments_api || can(regex("^Z',
+        'condition     = can(regex("^Z',
+    ),
+    "payments API's certificate issued without it": (
+        "payments_api.tf",
+        'resource "aws_acm_certificate" "payments_api" {\n  count = var.payments_api ? 1 : 0\n',
+        'resource "aws_acm_certificate" "payments_api" {\n',
+    ),
+    "HTTP listener forwards": (
+        "payments_api.tf",
+        API_REDIRECT,
+        '    type             = "forward"\n'
+        "    target_group_arn = aws_lb_target_group.payments_api[0].arn\n",
+    ),
+    "HTTP listener redirects to plain HTTP": (
+        "payments_api.tf",
+        '      protocol    = "HTTPS"\n',
+        '      protocol    = "HTTP"\n',
+    ),
+    "HTTP listener has a rule that forwards": (
+        "payments_api.tf",
+        API_CERTIFICATE_HEADER,
+        'resource "aws_lb_listener_rule" "health" {\n'
+        "  listener_arn = aws_lb_listener.payments_api_http[0].arn\n"
+        '  action {\n    type             = "forward"\n'
+        "    target_group_arn = aws_lb_target_group.payments_api[0].arn\n  }\n"
+        '  condition {\n    path_pattern {\n      values = ["/health"]\n    }\n  }\n}\n\n'
+        + API_CERTIFICATE_HEADER,
+    ),
+    "HTTPS listener without the certificate": (
+        "payments_api.tf",
+        "  certificate_arn   = aws_acm_certificate_validation.payments_api[0].certificate_arn\n",
+        "",
+    ),
+    "HTTPS listener serves the certificate before it is issued": (
+        "payments_api.tf",
+        "certificate_arn   = aws_acm_certificate_validation.payments_api[0].certificate_arn",
+        "certificate_arn   = aws_acm_certificate.payments_api[0].arn",
+    ),
+    "HTTPS listener allows TLS 1.0": (
+        "payments_api.tf",
+        'ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"',
+        'ssl_policy        = "ELBSecurityPolicy-2016-08"',
+    ),
+    "certificate validated in another zone": (
+        "payments_api.tf",
+        "  zone_id         = var.payments_api_zone_id\n",
+        '  zone_id         = "Z0THERZONE"\n',
+    ),
+    "load balancer internet-facing always": (
+        "payments_api.tf",
+        "internal                   = !var.payments_api_internet_facing",
+        "internal                   = false",
+    ),
+    "load balancer passes invalid headers on": (
+        "payments_api.tf",
+        "drop_invalid_header_fields = true",
+        "drop_invalid_header_fields = false",
+    ),
+    "load balancer checks the health of a route that needs a credential": (
+        "payments_api.tf",
+        '    path                = "/health"',
+        '    path                = "/payments"',
+    ),
+    "API task port open to a CIDR": (
+        "payments_api.tf",
+        "  referenced_security_group_id = aws_security_group.payments_api_lb[0].id\n",
+        '  cidr_ipv4                    = "10.0.0.0/8"\n',
+    ),
+    "API task port open to the allowed CIDRs too": (
+        "payments_api.tf",
+        API_TASK_EGRESS_HEADER,
+        'resource "aws_vpc_security_group_ingress_rule" "payments_api_direct" {\n'
+        "  for_each = toset(var.payments_api_allowed_cidrs)\n\n"
+        "  security_group_id = aws_security_group.payments_api[0].id\n"
+        '  ip_protocol       = "tcp"\n'
+        "  from_port         = var.payments_api_port\n"
+        "  to_port           = var.payments_api_port\n"
+        "  cidr_ipv4         = each.value\n}\n\n" + API_TASK_EGRESS_HEADER,
+    ),
+    "load balancer open on every port": (
+        "payments_api.tf",
+        'setproduct(["443", "80"], var.payments_api_allowed_cidrs)',
+        'setproduct(["443", "80", "8000"], var.payments_api_allowed_cidrs)',
+    ),
+    "access logs off": (
+        "payments_api.tf",
+        "    bucket  = aws_s3_bucket.payments_api_logs[0].id\n    enabled = true\n",
+        "    bucket  = aws_s3_bucket.payments_api_logs[0].id\n    enabled = false\n",
+    ),
+    "log bucket encrypted with the stack's key": (
+        "payments_api.tf",
+        'sse_algorithm = "AES256"',
+        'sse_algorithm = "aws:kms"',
+    ),
+    "log bucket lets CloudWatch's log delivery write, not ELB's": (
+        "payments_api.tf",
+        'identifiers = ["logdelivery.elasticloadbalancing.amazonaws.com"]',
+        'identifiers = ["delivery.logs.amazonaws.com"]',
+    ),
+    "log bucket refuses the ELB account of older regions": (
+        "payments_api.tf",
+        "    for_each = data.aws_elb_service_account.current\n",
+        "    for_each = []\n",
+    ),
+    "API task misses the token secret": (
+        "payments_api.tf",
+        '      { name = "TOTES_API_TOKENS_SECRET", '
+        "value = aws_secretsmanager_secret.api_tokens[0].arn },\n",
+        "",
+    ),
+    "API task role reads the warehouse secret too": (
+        "payments_api.tf",
+        "    resources = [aws_secretsmanager_secret.api_tokens[0].arn]\n",
+        "    resources = [\n      aws_secretsmanager_secret.api_tokens[0].arn,\n"
+        "      aws_secretsmanager_secret.warehouse_url.arn,\n    ]\n",
+    ),
+    "API trusts X-Forwarded-For from anyone": (
+        "payments_api.tf",
+        "value = local.payments_api_proxies }",
+        'value = "*" }',
     ),
     "Slack on by default": (
         "variables.tf",
@@ -874,6 +1306,59 @@ def checks_noticing(
 
 # The check that must be among those noticing a case, where it matters which one does.
 NOTICED_BY: dict[str, Callable[[Stack], None]] = {
+    "payments API runs without a name": check_payments_api_is_optional_and_needs_a_name_and_a_zone,
+    "payments API's zone needed without it": (
+        check_payments_api_is_optional_and_needs_a_name_and_a_zone
+    ),
+    "payments API's certificate issued without it": (
+        check_payments_api_is_optional_and_needs_a_name_and_a_zone
+    ),
+    "HTTP listener forwards": check_no_listener_on_plain_http_forwards,
+    "HTTP listener redirects to plain HTTP": check_no_listener_on_plain_http_forwards,
+    "HTTP listener has a rule that forwards": check_no_listener_on_plain_http_forwards,
+    "HTTPS listener without the certificate": (
+        check_https_listener_serves_the_validated_certificate_over_tls_1_2_or_later
+    ),
+    "HTTPS listener serves the certificate before it is issued": (
+        check_https_listener_serves_the_validated_certificate_over_tls_1_2_or_later
+    ),
+    "HTTPS listener allows TLS 1.0": (
+        check_https_listener_serves_the_validated_certificate_over_tls_1_2_or_later
+    ),
+    "certificate validated in another zone": (
+        check_https_listener_serves_the_validated_certificate_over_tls_1_2_or_later
+    ),
+    "load balancer internet-facing always": (
+        check_payments_api_is_served_by_a_load_balancer_internal_unless_asked
+    ),
+    "load balancer passes invalid headers on": (
+        check_payments_api_is_served_by_a_load_balancer_internal_unless_asked
+    ),
+    "load balancer checks the health of a route that needs a credential": (
+        check_payments_api_is_served_by_a_load_balancer_internal_unless_asked
+    ),
+    "API task port open to a CIDR": check_no_task_port_is_open_to_a_cidr,
+    "API task port open to the allowed CIDRs too": check_no_task_port_is_open_to_a_cidr,
+    "load balancer open on every port": check_no_task_port_is_open_to_a_cidr,
+    "access logs off": check_load_balancer_logs_to_its_own_bucket_which_elb_may_write,
+    "log bucket encrypted with the stack's key": (
+        check_load_balancer_logs_to_its_own_bucket_which_elb_may_write
+    ),
+    "log bucket lets CloudWatch's log delivery write, not ELB's": (
+        check_load_balancer_logs_to_its_own_bucket_which_elb_may_write
+    ),
+    "log bucket refuses the ELB account of older regions": (
+        check_load_balancer_logs_to_its_own_bucket_which_elb_may_write
+    ),
+    "API task misses the token secret": (
+        check_payments_api_reads_the_warehouse_and_only_its_token_secret
+    ),
+    "API task role reads the warehouse secret too": (
+        check_payments_api_reads_the_warehouse_and_only_its_token_secret
+    ),
+    "API trusts X-Forwarded-For from anyone": (
+        check_payments_api_is_served_by_a_load_balancer_internal_unless_asked
+    ),
     "service may run two tasks during a deploy": check_service_runs_one_pipeline_task_at_a_time,
     "service keeps the old task until the new one runs": (
         check_service_runs_one_pipeline_task_at_a_time
