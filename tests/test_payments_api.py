@@ -303,6 +303,17 @@ def test_a_token_file_that_cannot_be_made_is_one_clear_error(tmp_path: Path) -> 
         token_source(None, home)
 
 
+def test_a_secret_named_without_a_region_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    with pytest.raises(ConfigError, match="no AWS region is set: set AWS_REGION"):
+        token_source("totes/api-tokens", tmp_path)
+    assert not (tmp_path / "api-tokens").exists()  # no token file in its place
+
+
 def test_an_edited_token_file_rotates_the_tokens_without_a_restart(
     warehouse: Settings, tmp_path: Path
 ) -> None:

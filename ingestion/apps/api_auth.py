@@ -214,7 +214,15 @@ def token_source(secret_id: str | None, home: Path) -> TokenFile | SecretsManage
     """The token source `totes api` uses: the secret `secret_id` (TOTES_API_TOKENS_SECRET), else
     the token file under `home` (TOTES_HOME), made with a new token when it is missing."""
     if secret_id:
-        return SecretsManagerTokens(secret_id, _secrets_client(secret_id, os.environ))
+        from botocore.exceptions import NoRegionError
+
+        try:
+            return SecretsManagerTokens(secret_id, _secrets_client(secret_id, os.environ))
+        except NoRegionError:
+            raise ConfigError(
+                f"{SECRET_SETTING} names a secret but no AWS region is set: set AWS_REGION, "
+                "or give the secret's ARN"
+            ) from None
     tokens = TokenFile(home / FILE_NAME)
     try:
         tokens.create()
