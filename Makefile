@@ -44,7 +44,7 @@ demo: install ## run the whole pipeline from empty on the embedded stack: init, 
 	@echo "  . .venv/bin/activate"
 	@echo "  totes status                  # the runs so far"
 	@echo "  totes local psql -c 'select count(*) from fact_sales_order'   # SQL on the warehouse"
-	@echo "  totes api                     # payments API on http://127.0.0.1:8000/docs"
+	@echo "  totes api                     # payments API on http://127.0.0.1:8000/docs (token: .totes/api-tokens)"
 	@echo "  make dashboard                # dashboard on http://127.0.0.1:8501"
 	@echo "  dbt docs generate && dbt docs serve   # lineage and docs on http://127.0.0.1:8080"
 
@@ -56,7 +56,7 @@ test: install ## lint, then every test (pytest drives the real pipeline)
 	$(MAKE) --no-print-directory -j3 --output-sync=target lint test-packages
 	@# two workers; loadscope keeps a module (or class) on one worker, so its fixtures run once,
 	@# and hands them out longest first (tests/conftest.py orders them)
-	pytest -n 2 --dist loadscope --no-loadscope-reorder --durations=15
+	pytest -n 2 --dist loadscope --no-loadscope-reorder --durations=40
 
 # What the tests need from the system, installed once, as root or with sudo: Debian's
 # Chromium and its driver (the dashboard's browser test; a GitHub runner has Chrome and its

@@ -158,11 +158,14 @@ def check_dbt_reads(url: URL) -> None:
 
 
 def canonical_url(url: str, name: str) -> str:
-    """The URL with its user, password and database %-escaped as libpq and dlt expect, so a
-    password written with raw '#', '?' or '/' means the same to every client. Empty: unset."""
+    """The URL with its user, password and database %-escaped one way, so that a password
+    written with a raw '#', '?' or '/' means the same to every client. Empty: unset."""
     if not url:
         return url
-    return parse_postgres_url(url, name).render_as_string(hide_password=False)
+    rendered = parse_postgres_url(url, name).render_as_string(hide_password=False)
+    # SQLAlchemy leaves spaces as they are (its query has none: '+'); the libpq of dlt's ADBC
+    # driver refuses them
+    return rendered.replace(" ", "%20")
 
 
 def sqlalchemy_url(url: str) -> str:

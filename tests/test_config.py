@@ -77,13 +77,13 @@ def test_bad_settings_fail_naming_the_variable_without_the_password(
     [
         # %-escaped, as a user should write it: kept as it is
         (
-            "postgresql://u:p%40%3A%2F%25%23%3F%26 x@h/db",
-            "postgresql://u:p%40%3A%2F%25%23%3F%26 x@h/db",
+            "postgresql://u:p%40%3A%2F%25%23%3F%26%20x@h/db",
+            "postgresql://u:p%40%3A%2F%25%23%3F%26%20x@h/db",
         ),
-        # raw characters SQLAlchemy's grammar allows in a password: escaped for libpq and dlt
+        # raw characters SQLAlchemy's grammar allows: escaped for libpq and dlt, spaces too
         (
-            "postgresql://u:a/b#c?d x@h:5433/db?sslmode=require",
-            "postgresql://u:a%2Fb%23c%3Fd x@h:5433/db?sslmode=require",
+            "postgresql://u:a/b#c?d x@h:5433/my db?sslmode=require",
+            "postgresql://u:a%2Fb%23c%3Fd%20x@h:5433/my%20db?sslmode=require",
         ),
     ],
 )

@@ -9,7 +9,9 @@ The README marks what this test does with a block:
 - `<!-- not run by the README test: why -->` on the line before a fence leaves it out (AWS,
   Docker, `make test` itself);
 - `<!-- serves: URL -->` before a fence: the block serves until stopped, so it is started,
-  must answer 200 at URL, and is stopped.
+  must answer 200 at URL, and is stopped;
+- `<!-- run while the server above serves -->` before a fence: the block runs (as a ```sh
+  block does) while the last `serves` block is up, before that one is stopped.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,7 @@ from tests.conftest import REPO, checkout_files, free_port
 
 NOT_RUN = re.compile(r"<!-- not run by the README test: (.+\S) -->")
 SERVES = re.compile(r"<!-- serves: (\S+) -->")
+WHILE_SERVING = "<!-- run while the server above serves -->"
 # what `make demo` suggests at its end: "  <command>   # <what it is>"
 SUGGESTED = re.compile(r"^ {2}(\S.*?)\s+# ")
 
@@ -41,6 +44,7 @@ class Block:
     expected: list[str]
     not_run: str | None  # the reason
     serves: str | None  # the URL that answers once it is up
+    while_serving: list[Block] = field(default_factory=list)  # run before it is stopped
 
 
 def readme_blocks(text: str) -> list[Block]:
@@ -48,6 +52,7 @@ def readme_blocks(text: str) -> list[Block]:
     raw = text.splitlines()
     lines = [line.strip() for line in raw]  # a fence may be indented, in a list
     blocks: list[Block] = []
+    last: Block  # the last sh block read, which a text block may follow
     sh_closed = -1  # the line of the last sh block's closing fence
     index = 0
     while index < len(lines):
@@ -61,19 +66,23 @@ def readme_blocks(text: str) -> list[Block]:
         marker = lines[index - 1] if index else ""
         if language == "sh":
             not_run, serves = NOT_RUN.fullmatch(marker), SERVES.fullmatch(marker)
-            blocks.append(
-                Block(
-                    index + 1,
-                    body,
-                    [],
-                    not_run.group(1) if not_run else None,
-                    serves.group(1) if serves else None,
-                )
+            last = Block(
+                index + 1,
+                body,
+                [],
+                not_run.group(1) if not_run else None,
+                serves.group(1) if serves else None,
             )
+            if marker == WHILE_SERVING:
+                server = next((block for block in reversed(blocks) if block.serves), None)
+                assert server, f"README.md:{index + 1}: no block above serves"
+                server.while_serving.append(last)
+            else:
+                blocks.append(last)
             sh_closed = end
         elif language == "text" and blocks and not any(lines[sh_closed + 1 : index]):
             # only blank lines since the last sh block: this is its output
-            blocks[-1].expected = [squeeze(line) for line in body.splitlines() if line.strip()]
+            last.expected = [squeeze(line) for line in body.splitlines() if line.strip()]
         index = end + 1
     return blocks
 
@@ -100,6 +109,13 @@ def test_readme_blocks_are_read_with_their_markers_and_outputs() -> None:
             "```sh",
             "totes api",
             "```",
+            "<!-- run while the server above serves -->",
+            "```sh",
+            "curl http://127.0.0.1:8000/payments/last5",
+            "```",
+            "```text",
+            "payments",
+            "```",
             "- in a list:",
             "  ```sh",
             "  totes run",
@@ -116,6 +132,12 @@ def test_readme_blocks_are_read_with_their_markers_and_outputs() -> None:
     assert (status.code, status.expected, status.not_run) == ("totes status", ["a b"], None)
     assert (deploy.not_run, deploy.expected) == ("needs AWS", [])
     assert (api.serves, api.not_run, api.expected) == ("http://127.0.0.1:8000/health", None, [])
+    (curl,) = api.while_serving
+    assert (curl.code, curl.expected, curl.serves) == (
+        "curl http://127.0.0.1:8000/payments/last5",
+        ["payments"],
+        None,
+    )
     assert (listed.code.strip(), listed.expected) == ("totes run", [])
 
 
@@ -269,6 +291,9 @@ def _serve(block: Block, clone: Path, env: dict[str, str]) -> str | None:
             if server.poll() is not None:
                 return f"{block.code} exited {server.returncode}:\n{log.read_text()[-2000:]}"
             if _answers(block.serves):
+                for inner in block.while_serving:
+                    if failure := _run(inner, clone, env):
+                        return f"README.md:{inner.line}, while it serves: {failure}"
                 return None
             time.sleep(0.5)
         return f"{block.code} did not answer 200 at {block.serves} within 120 s"

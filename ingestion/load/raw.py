@@ -83,9 +83,9 @@ def _credentials(url: str, private_dir: Path) -> str:
         return parsed.set(password="trust-auth").render_as_string(hide_password=False)  # noqa: S106
     if not any(character.isspace() for character in password):
         return url
-    # dlt strips the password and renders it into a URI with its spaces as they are, which
-    # libpq 17 refuses. Without a password in the URI, libpq reads it from a password file
-    # (its `passfile` setting), here in the load's private folder, which is deleted after it.
+    # dlt strips the password and renders it into a URI with its spaces as they are, which the
+    # libpq of its ADBC driver refuses. Without a password in the URI, libpq reads it from a
+    # password file (its `passfile` setting), here in the load's private folder, deleted with it.
     passfile = private_dir / "pgpass"
     escaped = password.replace("\\", "\\\\").replace(":", "\\:")
     with os.fdopen(os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
