@@ -51,12 +51,17 @@ demo: install ## run the whole pipeline from empty on the embedded stack: init, 
 dashboard: install ## serve the dashboard of the warehouse (after make demo) on http://127.0.0.1:8501
 	totes dashboard
 
-test: install ## lint, then every test (pytest drives the real pipeline)
-	@# the linters side by side (they take a core each, and CI has two), and the packages
-	$(MAKE) --no-print-directory -j3 --output-sync=target lint test-packages
-	@# two workers; loadscope keeps a module (or class) on one worker, so its fixtures run once,
-	@# and hands them out longest first (tests/conftest.py orders them)
-	pytest -n 2 --dist loadscope --no-loadscope-reorder --durations=40
+test: install ## lint and every test (pytest drives the real pipeline); fails if either fails
+	@# The linters run in the background, beside the packages and pytest: the tests leave a
+	@# third of the two cores idle (waits on Docker, servers and children), which lint fills.
+	@# Their output comes after pytest's. pytest: two workers; loadscope keeps a module (or
+	@# class) on one worker, so its fixtures run once, and hands them out longest first
+	@# (tests/conftest.py orders them).
+	@mkdir -p .totes; $(MAKE) --no-print-directory lint > .totes/lint.log 2>&1 & linting=$$!; \
+	$(MAKE) --no-print-directory test-packages \
+	  && pytest -n 2 --dist loadscope --no-loadscope-reorder --durations=40; tested=$$?; \
+	wait $$linting; linted=$$?; echo "--- make lint (exit $$linted):"; cat .totes/lint.log; \
+	exit $$(( tested || linted ))
 
 # What the tests need from the system, installed once, as root or with sudo: Debian's
 # Chromium and its driver (the dashboard's browser test; a GitHub runner has Chrome and its

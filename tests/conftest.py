@@ -163,6 +163,14 @@ class S3:
         boto3.client("s3", endpoint_url=self.endpoint).create_bucket(Bucket=name)
         return name
 
+    def new_secret(self, prefix: str, value: str) -> str:
+        """A new Secrets Manager secret on the same server, named after `prefix`: its ARN."""
+        import boto3
+
+        client = boto3.client("secretsmanager", endpoint_url=self.endpoint)
+        name = f"{prefix}-{next(_names)}-{os.getpid()}"
+        return str(client.create_secret(Name=name, SecretString=value)["ARN"])
+
 
 @pytest.fixture(scope="session")
 def s3() -> Iterator[S3]:

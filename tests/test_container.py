@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import boto3
 import pytest
 
 from ingestion.apps.api_auth import new_token
@@ -261,11 +260,8 @@ def scenario(
     ))  # fmt: skip
     timed("initial load outside", lambda: totes("run", env=env, cwd=outside.home))
     port, token = free_port(), new_token()
-    secret = boto3.client("secretsmanager", endpoint_url=s3.endpoint).create_secret(
-        Name=f"totes/api-tokens-{os.getpid()}", SecretString=token
-    )
     aws = {
-        "TOTES_API_TOKENS_SECRET": secret["ARN"],
+        "TOTES_API_TOKENS_SECRET": s3.new_secret("totes/api-tokens", token),
         "AWS_ENDPOINT_URL_SECRETS_MANAGER": s3.endpoint,
         **{name: os.environ[name] for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")},
     }

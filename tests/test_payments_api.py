@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import stat
 import subprocess
 import sys
@@ -368,9 +367,8 @@ def test_a_secrets_manager_secret_rotates_the_tokens_and_its_last_tokens_outlive
     """Against moto's server over HTTP, as against AWS: a put value is read within a minute,
     and while the secret cannot be read the tokens read last stay valid."""
     secrets = boto3.client("secretsmanager", endpoint_url=s3.endpoint)
-    name = f"totes/api-tokens-{os.getpid()}"
     first, second, third = new_token(), new_token(), new_token()
-    secrets.create_secret(Name=name, SecretString=first)
+    name = s3.new_secret("totes/api-tokens", first)  # its ARN
 
     # `totes api` with TOTES_API_TOKENS_SECRET: it reads that secret, and makes no token file
     monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", s3.endpoint)
