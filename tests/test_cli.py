@@ -42,7 +42,9 @@ def shows_secret(text: str) -> bool:
 @pytest.fixture(scope="module")
 def password_postgres(tmp_path_factory: pytest.TempPathFactory) -> LocalPostgres:
     """A second Postgres, on its own port, that insists on a password (scram-sha-256)."""
-    server = LocalPostgres(tmp_path_factory.mktemp("pw") / "data", free_port(), password=SECRET)
+    server = LocalPostgres(
+        tmp_path_factory.mktemp("pw") / "data", free_port(), password=SECRET, durable=False
+    )
     server.start(databases=("totesys", "warehouse"))
     yield server
     server.stop()

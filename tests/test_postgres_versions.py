@@ -74,7 +74,7 @@ def postgres_18_bin() -> Path:
 
 
 def started(folder: Path, bin_dir: Path) -> Iterator[LocalPostgres]:
-    server = LocalPostgres(folder / "data", free_port(), PASSWORD, bin_dir)
+    server = LocalPostgres(folder / "data", free_port(), PASSWORD, bin_dir, durable=False)
     server.start()
     yield server
     server.stop()

