@@ -53,7 +53,8 @@ dashboard: install ## serve the dashboard of the warehouse (after make demo) on 
 
 test: install ## lint and every test (pytest drives the real pipeline); fails if either fails
 	@# The linters run in the background, beside the packages and pytest: the tests leave a
-	@# third of the two cores idle (waits on Docker, servers and children), which lint fills.
+	@# quarter of the two cores idle (waits on Docker, servers and children: 149 % CPU of 200 %),
+	@# which lint fills.
 	@# Their output comes after pytest's. pytest: two workers; loadscope keeps a module (or
 	@# class) on one worker, so its fixtures run once, and hands them out longest first
 	@# (tests/conftest.py orders them).

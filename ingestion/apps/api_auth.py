@@ -25,7 +25,7 @@ import shlex
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -132,7 +132,7 @@ class SecretsManagerTokens:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.secret_id = secret_id
-        self.client = client if client is not None else _secrets_client(secret_id, os.environ)
+        self.client = client if client is not None else _secrets_client(secret_id)
         self.refresh_seconds = refresh_seconds
         self.retry_seconds = retry_seconds
         self.clock = clock
@@ -195,7 +195,7 @@ def _tokens(text: str, where: str) -> frozenset[str]:
     return tokens
 
 
-def _secrets_client(secret_id: str, environ: Mapping[str, str]) -> Any:
+def _secrets_client(secret_id: str) -> Any:
     import boto3
     from botocore.config import Config
 
@@ -204,7 +204,7 @@ def _secrets_client(secret_id: str, environ: Mapping[str, str]) -> Any:
     region = parts[3] if secret_id.startswith("arn:") and len(parts) > 3 else None
     return boto3.client(
         "secretsmanager",
-        region_name=region or environ.get("AWS_REGION") or None,
+        region_name=region or os.environ.get("AWS_REGION") or None,
         # a slow Secrets Manager delays a request by seconds at most, not minutes
         config=Config(connect_timeout=3, read_timeout=5, retries={"max_attempts": 2}),
     )
@@ -217,7 +217,7 @@ def token_source(secret_id: str | None, home: Path) -> TokenFile | SecretsManage
         from botocore.exceptions import NoRegionError
 
         try:
-            return SecretsManagerTokens(secret_id, _secrets_client(secret_id, os.environ))
+            return SecretsManagerTokens(secret_id)
         except NoRegionError:
             raise ConfigError(
                 f"{SECRET_SETTING} names a secret but no AWS region is set: set AWS_REGION, "
